@@ -1,0 +1,24 @@
+"""Poller: a schedule tick reads every due inbox."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mail2ticket.observability import logger, metrics, tracer
+from mail2ticket.poll import poll_all
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    tick = parse(event=event, model=EventBridgeModel)
+    summary = poll_all(now=tick.time.timestamp())
+    return {
+        "polled": [p.__dict__ for p in summary.polled],
+        "failed": summary.failed,
+        "not_due": summary.not_due,
+        "leased_elsewhere": summary.leased_elsewhere,
+    }

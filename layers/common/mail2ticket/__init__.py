@@ -1,0 +1,1 @@
+"""mail2ticket: turns the mail arriving in helpdesk mailboxes into tickets."""

@@ -1,0 +1,193 @@
+"""Pydantic models of an inbox item (SPEC §1) and of the global parameters (SPEC §2)."""
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+class Protocol(StrEnum):
+    IMAP = "imap"
+    POP3 = "pop3"
+    IMAP_OAUTH2 = "imap_oauth2"
+
+
+class Security(StrEnum):
+    SSL = "ssl"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+class Behavior(StrEnum):
+    CREATE_OR_UPDATE = "create_or_update"
+    CREATE_ONLY = "create_only"
+    UPDATE_ONLY = "update_only"
+
+
+class EmailStorage(StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+    MOVE = "move"
+
+
+class TicketClass(StrEnum):
+    USER_REQUEST = "UserRequest"
+    INCIDENT = "Incident"
+    CHANGE = "Change"
+    PROBLEM = "Problem"
+
+
+class UnknownCallerBehavior(StrEnum):
+    REJECT = "reject"
+    CREATE_PERSON = "create_person"
+
+
+class ImportContacts(StrEnum):
+    NEVER = "never"
+    ALWAYS = "always"
+    ONLY_ON_CREATION = "only_on_creation"
+    ONLY_ON_UPDATE = "only_on_update"
+
+
+class ErrorBehavior(StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+def _lines(value: Any) -> Any:
+    """Accept a list or a newline-separated string (as iTop's text fields are), dropping blank lines."""
+    if isinstance(value, str):
+        value = value.splitlines()
+    if isinstance(value, list | tuple):
+        return [str(line).strip() for line in value if str(line).strip()]
+    return value
+
+
+Lines = Annotated[list[str], BeforeValidator(_lines)]
+
+_DEFAULT_PORTS = {
+    (Protocol.IMAP, Security.SSL): 993,
+    (Protocol.IMAP, Security.STARTTLS): 143,
+    (Protocol.IMAP, Security.NONE): 143,
+    (Protocol.POP3, Security.SSL): 995,
+    (Protocol.POP3, Security.STARTTLS): 110,
+    (Protocol.POP3, Security.NONE): 110,
+}
+
+
+class InboxConfig(BaseModel):
+    """One mailbox the poller reads and the rules the processor applies to its mail."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    inbox_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")
+    active: bool = True
+    description: str = ""
+    protocol: Protocol = Protocol.IMAP
+    security: Security = Security.SSL
+    verify_certificate: bool = True
+    server: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)
+    login: str = Field(min_length=1)
+    mailbox: str = "INBOX"
+    secret_arn: str = ""
+    periodicity_seconds: int = Field(60, ge=1)
+    trace: bool = False
+    behavior: Behavior = Behavior.CREATE_OR_UPDATE
+    email_storage: EmailStorage = EmailStorage.KEEP
+    target_folder: str = ""
+    target_class: TicketClass = TicketClass.USER_REQUEST
+    ticket_default_values: Lines = []
+    ticket_default_title: str = ""
+    title_pattern: str = ""
+    stimuli: Lines = []
+    unknown_caller_behavior: UnknownCallerBehavior = UnknownCallerBehavior.REJECT
+    unknown_caller_rejection_reply: str = ""
+    caller_default_values: Lines = []
+    import_additional_contacts: ImportContacts = ImportContacts.NEVER
+    error_behavior: ErrorBehavior = ErrorBehavior.KEEP
+    notify_errors_to: str = ""
+    notify_errors_from: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.email_storage is EmailStorage.MOVE and not self.target_folder:
+            raise ValueError("target_folder: required when email_storage is 'move'")
+        if self.title_pattern:
+            try:
+                re.compile(self.title_pattern)
+            except re.error as exc:
+                raise ValueError(f"title_pattern: invalid regex: {exc}") from exc
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, else the protocol's default for the security mode."""
+        if self.port:
+            return self.port
+        protocol = Protocol.POP3 if self.protocol is Protocol.POP3 else Protocol.IMAP
+        return _DEFAULT_PORTS[(protocol, self.security)]
+
+
+class GlobalConfig(BaseModel):
+    """Parameters shared by every inbox, with the documented defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body_parts_order: str = "text/html,text/plain"
+    exclude_attachment_types: Lines = [
+        "application/x-msdownload",
+        "application/x-ms-installer",
+        "application/x-msdos-program",
+        "application/x-sh",
+        "application/x-bat",
+        "application/vnd.microsoft.portable-executable",
+    ]
+    maximum_email_size: str = "10M"
+    introductory_patterns: Lines = [
+        r"^On .+ wrote:\s*$",
+        r"^Le .+ a écrit\s?:\s*$",
+        r"^Am .+ schrieb .+:\s*$",
+        r"^El .+ escribió:\s*$",
+        r"^Il .+ ha scritto:\s*$",
+        r"^Op .+ schreef .+:\s*$",
+    ]
+    multiline_delimiter_patterns: Lines = [
+        r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$",
+        r"^\s*-{2,}\s*(Message d'origine|Ursprüngliche Nachricht|Mensaje original|Messaggio originale"
+        r"|Oorspronkelijk bericht)\s*-{2,}\s*$",
+        r"^\s*_{10,}\s*$",
+        r"^\s*(From|De|Von|Da|Van)\s*:.*\n\s*(Sent|Envoyé|Gesendet|Enviado|Inviato|Verzonden)\s*:",
+    ]
+    delimiter_patterns: Lines = []
+    html_tags_to_remove: Lines = ["blockquote", "div.gmail_quote", "div.moz-cite-prefix", "pre.moz-signature"]
+    use_message_id_as_uid: bool = False
+    images_minimum_size: str = "100x20"
+    images_maximum_size: str = ""
+    undesired_subject_patterns: Lines = [
+        r"^Out Of Office",
+        r"^Automatic (answer|reply)",
+        r"^Réponse automatique",
+        r"^Automatische Antwort",
+    ]
+    undesired_purge_delay_days: int = Field(7, ge=0)
+    retention_period_hours: int = Field(1, ge=0)
+    ticket_log: dict[str, str] = {c.value: "public_log" for c in TicketClass}
+    aggregate_replies: bool = True
+    eml_attachment_mime_type: str = "message/rfc822"
+
+    @model_validator(mode="after")
+    def _check_patterns(self) -> Self:
+        for name in (
+            "introductory_patterns",
+            "multiline_delimiter_patterns",
+            "delimiter_patterns",
+            "undesired_subject_patterns",
+        ):
+            for pattern in getattr(self, name):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{name}: invalid regex {pattern!r}: {exc}") from exc
+        return self

@@ -1,0 +1,1 @@
+"""Mail understanding: pure functions, bytes in and dataclasses out."""

@@ -1,0 +1,16 @@
+"""The one logger, tracer and metrics object of every function, and per-inbox metrics."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def inbox_metric(name: str, inbox_id: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    """A metric with the inbox as dimension (the invocation-wide `metrics` cannot vary its dimensions)."""
+    metric = EphemeralMetrics(namespace=metrics.namespace)
+    metric.add_dimension(name="inbox_id", value=inbox_id)
+    metric.add_metric(name=name, unit=unit, value=value)
+    metric.flush_metrics()

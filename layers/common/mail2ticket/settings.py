@@ -1,0 +1,28 @@
+"""Environment settings: every variable the functions read, modelled and validated once."""
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Names of the AWS resources, as the template passes them to every function."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    inboxes_table: str = Field("mail2ticket-inboxes", alias="INBOXES_TABLE")
+    replicas_table: str = Field("mail2ticket-replicas", alias="REPLICAS_TABLE")
+    tickets_table: str = Field("mail2ticket-tickets", alias="TICKETS_TABLE")
+    raw_bucket: str = Field("mail2ticket-raw", alias="RAW_BUCKET")
+    process_queue_url: str = Field("", alias="PROCESS_QUEUE_URL")
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
+    max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
+    processing_lease_seconds: int = Field(900, alias="PROCESSING_LEASE_SECONDS", ge=1)
+    poll_lease_seconds: int = Field(300, alias="POLL_LEASE_SECONDS", ge=1)
+
+
+@cache
+def get_settings() -> Settings:
+    """Read the environment once per execution environment."""
+    return Settings.model_validate(dict(os.environ))

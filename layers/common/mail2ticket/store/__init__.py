@@ -1,0 +1,1 @@
+"""The only code that touches DynamoDB, S3, SQS, Secrets Manager and EventBridge."""

@@ -1,0 +1,233 @@
+"""pynamodb models of the three tables: inboxes, replicas (+ poll state), tickets (+ log, people, index)."""
+
+from typing import Any, ClassVar
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.models import Model
+
+from mail2ticket.config.models import InboxConfig
+from mail2ticket.settings import get_settings
+
+_settings = get_settings()
+
+
+def _attribute_for(annotation: Any) -> Attribute[Any]:
+    if annotation is bool:
+        return BooleanAttribute(null=True)
+    if annotation in (int, int | None):
+        return NumberAttribute(null=True)
+    if annotation == list[str]:
+        return ListAttribute(of=UnicodeAttribute, null=True)
+    return UnicodeAttribute(null=True)
+
+
+class InboxItem(Model):
+    """An inbox configuration item: one attribute per field of InboxConfig, nothing secret."""
+
+    class Meta:
+        table_name = _settings.inboxes_table
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+
+    def to_config(self) -> InboxConfig:
+        values = {k: v for k, v in self.attribute_values.items() if v is not None}
+        return InboxConfig.model_validate(values)
+
+    @classmethod
+    def from_config(cls, config: InboxConfig) -> "InboxItem":
+        return cls(**config.model_dump(mode="json"))
+
+
+# The item's attributes are derived from the pydantic model, so the two never drift apart.
+for _name, _field in InboxConfig.model_fields.items():
+    if _name != "inbox_id":
+        _attribute = _attribute_for(_field.annotation)
+        _attribute.attr_name = _name
+        setattr(InboxItem, _name, _attribute)
+        InboxItem._attributes[_name] = _attribute
+
+
+POLL_STATE_SK = "#poll"
+REPLICA_SK_PREFIX = "m#"
+
+
+class PollState(Model):
+    """Per-inbox poll bookkeeping: lease, UIDVALIDITY and high-water mark (kept apart from the config)."""
+
+    class Meta:
+        table_name = _settings.replicas_table
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=POLL_STATE_SK)
+    uidvalidity = NumberAttribute(null=True)
+    high_water = NumberAttribute(default=0)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    last_poll_at = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+
+
+class ReplicaStatus:
+    NEW = "new"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    ERROR = "error"
+    UNDESIRED = "undesired"
+    IGNORED = "ignored"
+
+    FINAL: ClassVar[frozenset[str]] = frozenset({"processed", "error", "undesired", "ignored"})
+
+
+class Replica(Model):
+    """One message of one inbox, from the moment its raw EML is in S3."""
+
+    class Meta:
+        table_name = _settings.replicas_table
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    message_key = UnicodeAttribute()
+    uid = NumberAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    sha256 = UnicodeAttribute()
+    s3_key = UnicodeAttribute()
+    size = NumberAttribute()
+    from_addr = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    date = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default=ReplicaStatus.NEW)
+    attempts = NumberAttribute(default=0)
+    attempt_id = UnicodeAttribute(null=True)
+    processing_until = NumberAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    undesired_reason = UnicodeAttribute(null=True)
+    ticket_ref = UnicodeAttribute(null=True)
+    pending_action = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute(null=True)
+    last_seen = NumberAttribute(null=True)
+
+    @staticmethod
+    def sort_key(message_key: str) -> str:
+        return REPLICA_SK_PREFIX + message_key
+
+
+class TicketItem(Model):
+    """The ticket itself: pk `ticket#<ref>`, sk `ticket`."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="ticket")
+    item_type = UnicodeAttribute(default="ticket")
+    ref = UnicodeAttribute()
+    ticket_class = UnicodeAttribute()
+    title = UnicodeAttribute()
+    description = UnicodeAttribute()
+    caller_email = UnicodeAttribute()
+    org = UnicodeAttribute(null=True)
+    origin = UnicodeAttribute(default="mail")
+    status = UnicodeAttribute(default="new")
+    inbox_id = UnicodeAttribute()
+    message_id = UnicodeAttribute(null=True)
+    defaults = MapAttribute[str, Any](null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+    @staticmethod
+    def key(ref: str) -> str:
+        return f"ticket#{ref}"
+
+
+class LogEntry(Model):
+    """A ticket log entry written from a mail; sk is deterministic per message, so a write is idempotent."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    item_type = UnicodeAttribute(default="log")
+    log = UnicodeAttribute(default="public_log")
+    author_email = UnicodeAttribute()
+    text = UnicodeAttribute()
+    full_text = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    inbox_id = UnicodeAttribute()
+    message_key = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+
+class AttachmentItem(Model):
+    """An attachment of a ticket; the content lives in S3 under its sha256."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    item_type = UnicodeAttribute(default="attachment")
+    filename = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    sha256 = UnicodeAttribute()
+    s3_key = UnicodeAttribute()
+    inline = BooleanAttribute(default=False)
+    message_key = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+
+class PersonItem(Model):
+    """A person, found by lower-cased email address."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="person")
+    item_type = UnicodeAttribute(default="person")
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    org = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+
+    @staticmethod
+    def key(email: str) -> str:
+        return f"person#{email.strip().lower()}"
+
+
+class MessageLink(Model):
+    """Message-ID index: a Message-ID the system knows for a ticket."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="msgid")
+    item_type = UnicodeAttribute(default="msgid")
+    ticket_ref = UnicodeAttribute()
+
+    @staticmethod
+    def key(message_id: str) -> str:
+        return f"msgid#{message_id}"
+
+
+class Counter(Model):
+    """Atomic per-class counter behind ticket references."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="counter")
+    item_type = UnicodeAttribute(default="counter")
+    value = NumberAttribute(default=0)

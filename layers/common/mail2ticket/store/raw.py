@@ -1,0 +1,45 @@
+"""Raw EML in S3 under a content-addressed key: writing the same mail twice is harmless."""
+
+import base64
+import hashlib
+
+from mail2ticket.settings import get_settings
+from mail2ticket.store.clients import client
+
+
+def raw_key(sha256: str) -> str:
+    return f"raw/{sha256}.eml"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def put_raw(data: bytes) -> tuple[str, str]:
+    """Store a raw mail; returns (sha256, key)."""
+    digest = sha256_hex(data)
+    key = raw_key(digest)
+    client("s3").put_object(
+        Bucket=get_settings().raw_bucket,
+        Key=key,
+        Body=data,
+        ContentType="message/rfc822",
+        ChecksumSHA256=_b64_sha256(data),
+    )
+    return digest, key
+
+
+def get_object(key: str) -> bytes:
+    body = client("s3").get_object(Bucket=get_settings().raw_bucket, Key=key)["Body"]
+    return bytes(body.read())
+
+
+def put_attachment(data: bytes, content_type: str) -> str:
+    """Store an attachment's content under its sha256; returns the key."""
+    key = f"attachments/{sha256_hex(data)}"
+    client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=data, ContentType=content_type)
+    return key
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()

@@ -1,0 +1,1 @@
+"""Ticket domain rules: matching, callers, create or update."""
