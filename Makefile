@@ -1,0 +1,70 @@
+# One command runs the system locally (make demo), one runs every check (make test).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is Python 3.12: use pyenv's 3.12 (or 3.13) when there is one, else python3.12.
+PYTHON ?= $(shell for v in 3.12 3.13; do p=$$(pyenv prefix $$v 2>/dev/null) && [ -x "$$p/bin/python$$v" ] \
+	&& { echo "$$p/bin/python$$v"; exit 0; }; done; command -v python3.12 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help venv demo test lint format validate build unit integration clean
+
+help:
+	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
+	@echo "make test      install what is missing, lint, validate the template, run every test"
+	@echo "make lint      ruff, ruff format --check, mypy, cfn-lint"
+	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
+	@echo "make build     sam build (Lambda artifacts under .aws-sam/)"
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The SAM CLI pins its own boto3, so it lives in its own virtual environment.
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
+	touch $@
+
+demo: venv
+	$(PY) -m infra.local.demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/cfn-lint template.yaml
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+validate: venv $(SAM_VENV)/.installed
+	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
+	$(VENV)/bin/cfn-lint template.yaml
+
+build: $(SAM_VENV)/.installed
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
+
+test: lint validate
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: venv
+	$(PY) -m pytest tests/integration tests/e2e
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Test harness: real servers on loopback, started once, always stopped; AWS state reset per test."""
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.local.stack import LocalStack
+
+MAILS = Path(__file__).parent / "mails"
+_stack: LocalStack | None = None
+_users = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start moto before test modules are imported: the package binds table names at import."""
+    global _stack
+    os.environ.setdefault("POWERTOOLS_DEV", "false")
+    os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "mail2ticket"
+    _stack = LocalStack(mail=False).start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _stack is not None:
+        _stack.stop()
+
+
+@pytest.fixture
+def aws() -> LocalStack:
+    """Fresh tables, bucket, queues and bus for each test."""
+    assert _stack is not None
+    _stack.reset()
+    return _stack
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Any]:
+    from infra.local.dovecot import Dovecot, ensure_installed
+
+    ensure_installed()
+    with Dovecot() as server:
+        os.environ["SSL_CERT_FILE"] = str(server.cert_path)
+        yield server
+        os.environ.pop("SSL_CERT_FILE", None)
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[Any]:
+    from infra.local.smtp import SmtpCapture
+
+    with SmtpCapture() as server:
+        yield server
+
+
+@dataclass
+class MailAccount:
+    """A Dovecot user whose password is stored in Secrets Manager, ready to back an inbox."""
+
+    server: Any
+    login: str
+    password: str
+    secret_arn: str
+
+    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+        from imap_tools import MailBoxUnencrypted
+
+        with MailBoxUnencrypted("127.0.0.1", self.server.imap_port).login(self.login, self.password) as box:
+            if folder != "INBOX" and not box.folder.exists(folder):
+                box.folder.create(folder)
+            box.append(raw, folder, flag_set=())
+
+    def inbox(self, inbox_id: str, **fields: Any) -> Any:
+        """An inbox configuration reading this account over IMAPS with certificate verification."""
+        from mail2ticket.config import InboxConfig
+
+        values: dict[str, Any] = {
+            "inbox_id": inbox_id,
+            "server": "127.0.0.1",
+            "port": self.server.imaps_port,
+            "security": "ssl",
+            "login": self.login,
+            "secret_arn": self.secret_arn,
+            "unknown_caller_behavior": "create_person",
+            **fields,
+        }
+        return InboxConfig.model_validate(values)
+
+
+@pytest.fixture
+def mail_account(aws: LocalStack, dovecot: Any) -> MailAccount:
+    """A new, empty mailbox for this test."""
+    login = f"user{next(_users)}-{os.getpid()}@example.com"
+    password = f"pw-{os.urandom(8).hex()}"
+    dovecot.add_user(login, password)
+    secret = boto3.client("secretsmanager").create_secret(Name=f"mail2ticket/{login}", SecretString=password)
+    return MailAccount(dovecot, login, password, secret["ARN"])
+
+
+def read_mail(name: str) -> bytes:
+    return (MAILS / name).read_bytes()
