@@ -15,7 +15,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> dict[str, str | None]:
     request = ProcessRequest.model_validate_json(record.body)
-    return process_message(request.inbox_id, request.message_key).as_dict()
+    deliveries = int(record.attributes.approximate_receive_count or 1)
+    return process_message(request.inbox_id, request.message_key, deliveries=deliveries).as_dict()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -3,20 +3,23 @@
 import time
 import uuid
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from mail2ticket.config.models import ErrorBehavior, GlobalConfig, InboxConfig
 from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError
-from mail2ticket.mail.parse import parse_mail
+from mail2ticket.mail.parse import ParsedMail, parse_mail
 from mail2ticket.observability import inbox_metric, logger, metrics
 from mail2ticket.settings import get_settings
-from mail2ticket.store import events
+from mail2ticket.store import events, notify
 from mail2ticket.store import tickets as repo
 from mail2ticket.store.config import load_global_config, load_inbox
 from mail2ticket.store.models import Replica, ReplicaStatus
 from mail2ticket.store.raw import get_object
-from mail2ticket.tickets.engine import Outcome, plan
+from mail2ticket.tickets.engine import Outcome, automatic_reason, plan, undesired
+from mail2ticket.tickets.notices import error_forward, rejection_reply
 
 _EVENT_FOR_ACTION = {
     "created": "TicketCreatedFromMail",
@@ -26,14 +29,26 @@ _EVENT_FOR_ACTION = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
+    """One attempt's ownership of a replica, and what the attempt has read so far (for the error path)."""
+
     replica: Replica
     attempt_id: str
+    inbox: InboxConfig | None = None
+    settings: GlobalConfig | None = None
+    raw: bytes | None = None
+    mail: ParsedMail | None = None
 
 
-def process_message(inbox_id: str, message_key: str, now: float | None = None) -> Outcome:
-    """Process one replica; transient failures raise (the queue retries), the rest end in a final status."""
+def process_message(
+    inbox_id: str, message_key: str, now: float | None = None, deliveries: int = 1
+) -> Outcome:
+    """Process one replica; transient failures raise (the queue retries), the rest end in a final status.
+
+    `deliveries` is the queue's receive count: at MAX_PROCESS_ATTEMPTS (the queue's maxReceiveCount) a
+    transient failure is recorded as an error, then raised so that the queue moves the message to its DLQ.
+    """
     now_s = int(now if now is not None else time.time())
     logger.append_keys(inbox_id=inbox_id, message_key=message_key)
     try:
@@ -46,36 +61,58 @@ def process_message(inbox_id: str, message_key: str, now: float | None = None) -
         return _already_done(replica)
     claim = _claim(replica, now_s)
     try:
-        outcome = _apply(claim, now_s)
-    except PermanentError as exc:
-        outcome = _record_error(claim, exc.code, exc.message, now_s)
-    except ConfigurationError as exc:
-        outcome = _record_error(claim, ErrorCode.INTERNAL, str(exc), now_s)
+        outcome = _outcome(claim, now_s)
     except repo.LostRace:
         return _already_done(Replica.get(inbox_id, Replica.sort_key(message_key)))
     except Exception as exc:
-        if claim.replica.attempts < get_settings().max_attempts:
+        attempts = max(int(claim.replica.attempts), deliveries)
+        if attempts < get_settings().max_attempts:
             _release(claim, now_s)
             raise
-        outcome = _record_error(
-            claim, ErrorCode.INTERNAL, f"{type(exc).__name__} after {claim.replica.attempts} attempts", now_s
-        )
-    logger.append_keys(ticket_ref=outcome.ticket_ref, outcome=outcome.action)
-    logger.info("message processed")
-    metrics.add_metric(name="MessagesHandled", unit=MetricUnit.Count, value=1)
-    inbox_metric(f"Mail{outcome.action.capitalize()}", inbox_id)
-    _publish(claim.replica, outcome)
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        outcome = _record_error(claim, ErrorCode.INTERNAL, f"{reason} (after {attempts} attempts)", now_s)
+        _finish(claim, outcome)
+        raise
+    _finish(claim, outcome)
     return outcome
+
+
+def _outcome(claim: Claim, now: int) -> Outcome:
+    """The committed outcome of this attempt: the mail's effect, or its permanent error."""
+    try:
+        return _apply(claim, now)
+    except PermanentError as exc:
+        return _record_error(claim, exc.code, exc.message, now)
+    except ConfigurationError as exc:
+        return _record_error(claim, ErrorCode.INTERNAL, str(exc), now)
 
 
 def _apply(claim: Claim, now: int) -> Outcome:
     replica = claim.replica
-    inbox = load_inbox(replica.inbox_id)
-    settings = load_global_config()
-    mail = parse_mail(get_object(replica.s3_key))
+    claim.inbox = inbox = load_inbox(replica.inbox_id)
+    claim.settings = settings = load_global_config()
+    claim.raw = get_object(replica.s3_key)
+    claim.mail = mail = parse_mail(claim.raw)
     change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
-    repo.commit(change)
+    try:
+        repo.commit(change)
+    except repo.SenderThrottled:
+        limit = settings.max_tickets_per_sender_per_hour
+        reason = f"loop protection: {mail.from_addr} opened {limit} tickets within the hour"
+        change, outcome = undesired(replica, claim.attempt_id, now, reason)
+        repo.commit(change)
     return outcome
+
+
+def _finish(claim: Claim, outcome: Outcome) -> None:
+    """Log, count, publish and send what follows a committed outcome (only its committing attempt)."""
+    logger.append_keys(ticket_ref=outcome.ticket_ref, outcome=outcome.action)
+    logger.info("message processed")
+    metrics.add_metric(name="MessagesHandled", unit=MetricUnit.Count, value=1)
+    inbox_metric(f"Mail{outcome.action.capitalize()}", claim.replica.inbox_id)
+    _publish(claim.replica, outcome)
+    if outcome.status == ReplicaStatus.ERROR:
+        _notify_error(claim, outcome)
 
 
 def _claim(replica: Replica, now: int) -> Claim:
@@ -121,6 +158,7 @@ def _release(claim: Claim, now: int) -> None:
 
 
 def _record_error(claim: Claim, code: ErrorCode, message: str, now: int) -> Outcome:
+    delete = claim.inbox is not None and claim.inbox.error_behavior is ErrorBehavior.DELETE
     change = repo.Commit(
         claim.replica,
         claim.attempt_id,
@@ -128,6 +166,7 @@ def _record_error(claim: Claim, code: ErrorCode, message: str, now: int) -> Outc
         now,
         error_code=code.value,
         error_message=message,
+        pending_action="delete" if delete else None,
     )
     repo.commit(change)
     logger.warning("message in error", extra={"error_code": code.value, "error_message": message})
@@ -146,12 +185,58 @@ def _already_done(replica: Replica) -> Outcome:
 
 
 def _publish(replica: Replica, outcome: Outcome) -> None:
+    """References only: the error message may quote the mail, so it stays on the replica."""
     detail_type = _EVENT_FOR_ACTION.get(outcome.action)
     if detail_type:
-        events.publish(
-            detail_type,
-            {"inbox_id": replica.inbox_id, "message_key": replica.message_key, **outcome.as_dict()},
+        detail = {
+            "inbox_id": replica.inbox_id,
+            "message_key": replica.message_key,
+            "outcome": outcome.action,
+            "status": outcome.status,
+            "ticket_ref": outcome.ticket_ref,
+            "error_code": outcome.error_code,
+        }
+        events.publish(detail_type, {k: v for k, v in detail.items() if v is not None})
+
+
+def _notify_error(claim: Claim, outcome: Outcome) -> None:
+    """The rejection reply to an unknown caller (never to automatic mail), and the forward to the admins."""
+    inbox, mail = claim.inbox, claim.mail
+    if inbox is None:
+        return
+    settings = claim.settings or GlobalConfig()
+    text = inbox.unknown_caller_rejection_reply
+    if (
+        outcome.error_code == ErrorCode.UNKNOWN_CALLER
+        and text
+        and mail is not None
+        and not automatic_reason(mail, settings)
+    ):
+        _send(rejection_reply(inbox, mail, text), "rejection reply", outcome.ticket_ref)
+    if inbox.notify_errors_to:
+        subject = mail.subject if mail is not None else claim.replica.subject or ""
+        forward = error_forward(
+            inbox,
+            settings,
+            claim.raw,
+            subject,
+            claim.replica.message_key,
+            outcome.error_code or ErrorCode.INTERNAL,
+            outcome.error_message or "",
         )
+        _send(forward, "error forward", outcome.ticket_ref)
+
+
+def _send(message: EmailMessage, kind: str, ticket_ref: str | None) -> None:
+    """Best effort: the outcome is committed, and sending twice would be worse than not at all."""
+    try:
+        notify.send(message)
+    except Exception:
+        logger.exception("mail not sent", extra={"kind": kind})
+        return
+    logger.info("mail sent", extra={"kind": kind})
+    if ticket_ref:
+        repo.record_sent(str(message["Message-ID"]).strip().strip("<>"), ticket_ref)
 
 
 def retry_message(inbox_id: str, message_key: str, now: float | None = None) -> Outcome:

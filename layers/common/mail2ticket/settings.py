@@ -20,6 +20,9 @@ class Settings(BaseModel):
     max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
     processing_lease_seconds: int = Field(900, alias="PROCESSING_LEASE_SECONDS", ge=1)
     poll_lease_seconds: int = Field(300, alias="POLL_LEASE_SECONDS", ge=1)
+    smtp_host: str = Field("", alias="SMTP_HOST")
+    smtp_port: int = Field(587, alias="SMTP_PORT", ge=1, le=65535)
+    smtp_secret_arn: str = Field("", alias="SMTP_SECRET_ARN")
 
 
 @cache

@@ -176,6 +176,7 @@ class GlobalConfig(BaseModel):
     ticket_log: dict[str, str] = {c.value: "public_log" for c in TicketClass}
     aggregate_replies: bool = True
     eml_attachment_mime_type: str = "message/rfc822"
+    max_tickets_per_sender_per_hour: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _check_patterns(self) -> Self:

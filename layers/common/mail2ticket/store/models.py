@@ -10,6 +10,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from mail2ticket.config.models import InboxConfig
@@ -85,6 +86,16 @@ class ReplicaStatus:
     FINAL: ClassVar[frozenset[str]] = frozenset({"processed", "error", "undesired", "ignored"})
 
 
+class ReplicasByMessageId(GlobalSecondaryIndex["Replica"]):
+    """Replicas of every inbox by Message-ID: replies are matched to mails still in flight or processed."""
+
+    class Meta:
+        index_name = "by_message_id"
+        projection = AllProjection()
+
+    message_id = UnicodeAttribute(hash_key=True)
+
+
 class Replica(Model):
     """One message of one inbox, from the moment its raw EML is in S3."""
 
@@ -111,9 +122,11 @@ class Replica(Model):
     undesired_reason = UnicodeAttribute(null=True)
     ticket_ref = UnicodeAttribute(null=True)
     pending_action = UnicodeAttribute(null=True)
+    pending_action_folder = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute(null=True)
     last_seen = NumberAttribute(null=True)
+    by_message_id = ReplicasByMessageId()
 
     @staticmethod
     def sort_key(message_key: str) -> str:
@@ -198,6 +211,7 @@ class PersonItem(Model):
     email = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
     org = UnicodeAttribute(null=True)
+    extra_values = MapAttribute[str, Any](null=True)
     created_at = NumberAttribute()
 
     @staticmethod
@@ -231,3 +245,72 @@ class Counter(Model):
     sk = UnicodeAttribute(range_key=True, default="counter")
     item_type = UnicodeAttribute(default="counter")
     value = NumberAttribute(default=0)
+
+
+class ContactItem(Model):
+    """An additional contact of a ticket (an existing person), in the ticket's partition."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    item_type = UnicodeAttribute(default="contact")
+    email = UnicodeAttribute()
+    message_key = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+    @staticmethod
+    def sort_key(email: str) -> str:
+        return f"contact#{email.strip().lower()}"
+
+
+class OrganizationItem(Model):
+    """An organization: pk `org#<id>`; its name is unique through an OrganizationName item."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="org")
+    item_type = UnicodeAttribute(default="org")
+    org_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+    @staticmethod
+    def key(org_id: str) -> str:
+        return f"org#{org_id}"
+
+
+class OrganizationName(Model):
+    """Unique-name index of organizations: pk `orgname#<lower-cased name>`."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="orgname")
+    item_type = UnicodeAttribute(default="orgname")
+    org_id = UnicodeAttribute()
+
+    @staticmethod
+    def key(name: str) -> str:
+        return f"orgname#{' '.join(name.split()).lower()}"
+
+
+class SenderRate(Model):
+    """New tickets opened by one sender in one hour (loop protection); expires through the table's TTL."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="rate")
+    item_type = UnicodeAttribute(default="rate")
+    value = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)
+
+    @staticmethod
+    def key(email: str, hour: int) -> str:
+        return f"rate#{email.strip().lower()}#{hour}"

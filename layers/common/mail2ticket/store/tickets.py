@@ -10,14 +10,19 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from mail2ticket.errors import TransientError
 from mail2ticket.store.models import (
     AttachmentItem,
+    ContactItem,
     Counter,
     LogEntry,
     MessageLink,
+    OrganizationItem,
+    OrganizationName,
     PersonItem,
     Replica,
     ReplicaStatus,
+    SenderRate,
     TicketItem,
 )
 
@@ -48,16 +53,71 @@ def tickets_for_message_ids(message_ids: Iterable[str]) -> dict[str, str]:
     return {link.pk.removeprefix("msgid#"): link.ticket_ref for link in MessageLink.batch_get(keys)}
 
 
+def replicas_with_message_ids(message_ids: Iterable[str]) -> Iterator[Replica]:
+    """Replicas of every inbox that hold one of these Message-IDs."""
+    for message_id in dict.fromkeys(message_ids):
+        yield from Replica.by_message_id.query(message_id)
+
+
+def record_sent(message_id: str, ticket_ref: str) -> None:
+    """Remember a Message-ID the system sent for a ticket, so that a reply to it finds the ticket."""
+    MessageLink(pk=MessageLink.key(message_id), ticket_ref=ticket_ref).save()
+
+
 def get_person(email: str) -> PersonItem | None:
+    """The person with this address, whatever its case."""
     try:
         return PersonItem.get(PersonItem.key(email), "person")
     except DoesNotExist:
         return None
 
 
-def create_person(email: str, name: str | None, org: str | None, now: int) -> PersonItem:
+def existing_persons(emails: Iterable[str]) -> list[PersonItem]:
+    """The persons among these addresses (unknown addresses are skipped, never created)."""
+    keys = [(PersonItem.key(e), "person") for e in dict.fromkeys(e.strip().lower() for e in emails)]
+    return sorted(PersonItem.batch_get(keys), key=lambda p: p.email) if keys else []
+
+
+def contacts(ref: str) -> Iterator[ContactItem]:
+    return ContactItem.query(TicketItem.key(ref), ContactItem.sk.startswith("contact#"))
+
+
+def create_organization(org_id: str, name: str, now: int) -> OrganizationItem:
+    """An organization and its unique-name item, together; a name already taken is refused."""
+    org = OrganizationItem(pk=OrganizationItem.key(org_id), org_id=org_id, name=name, created_at=now)
+    with TransactWrite(connection=_connection()) as tx:
+        tx.save(org, condition=OrganizationItem.pk.does_not_exist())
+        tx.save(
+            OrganizationName(pk=OrganizationName.key(name), org_id=org_id),
+            condition=OrganizationName.pk.does_not_exist(),
+        )
+    return org
+
+
+def resolve_organization(value: str) -> str | None:
+    """The id of the organization named by `value`: its id, else its unique name (any case)."""
+    try:
+        return OrganizationItem.get(OrganizationItem.key(value), "org").org_id
+    except DoesNotExist:
+        pass
+    try:
+        return OrganizationName.get(OrganizationName.key(value), "orgname").org_id
+    except DoesNotExist:
+        return None
+
+
+def create_person(
+    email: str, name: str | None, org: str | None, now: int, extra: dict[str, str] | None = None
+) -> PersonItem:
     """Create a person unless one exists already (two processors may race on the same new sender)."""
-    person = PersonItem(pk=PersonItem.key(email), email=email.lower(), name=name, org=org, created_at=now)
+    person = PersonItem(
+        pk=PersonItem.key(email),
+        email=email.strip().lower(),
+        name=name,
+        org=org,
+        extra_values=extra or None,
+        created_at=now,
+    )
     try:
         person.save(condition=PersonItem.pk.does_not_exist())
     except PutError as exc:
@@ -82,6 +142,15 @@ def attachments(ref: str) -> Iterator[AttachmentItem]:
     return AttachmentItem.query(TicketItem.key(ref), AttachmentItem.sk.startswith("att#"))
 
 
+@dataclass(frozen=True)
+class SenderLimit:
+    """Count a new ticket against its sender's hourly budget, in the same transaction."""
+
+    email: str
+    hour: int
+    limit: int
+
+
 @dataclass
 class Commit:
     """Everything one mail changes, written with the replica's final status in one transaction."""
@@ -93,10 +162,18 @@ class Commit:
     ticket_ref: str | None = None
     new_ticket: TicketItem | None = None
     touched_ticket: TicketItem | None = None
+    new_status: str | None = None
     items: list[Model] = field(default_factory=list)
     error_code: str | None = None
     error_message: str | None = None
     undesired_reason: str | None = None
+    pending_action: str | None = None
+    pending_action_folder: str | None = None
+    sender_limit: SenderLimit | None = None
+
+
+class SenderThrottled(Exception):
+    """The sender has opened its hourly budget of tickets already."""
 
 
 def commit(change: Commit) -> None:
@@ -112,27 +189,62 @@ def commit(change: Commit) -> None:
         (Replica.error_code, change.error_code),
         (Replica.error_message, change.error_message),
         (Replica.undesired_reason, change.undesired_reason),
+        (Replica.pending_action, change.pending_action),
+        (Replica.pending_action_folder, change.pending_action_folder),
     ):
         actions.append(attribute.set(value) if value is not None else attribute.remove())
     owned = (Replica.attempt_id == change.attempt_id) & (Replica.status == ReplicaStatus.PROCESSING)
+    # DynamoDB reports cancellation reasons in request order: pynamodb sends puts, then updates.
+    labels: list[str] = []
     try:
         with TransactWrite(connection=_connection(), client_request_token=change.attempt_id) as tx:
             if change.new_ticket is not None:
                 tx.save(change.new_ticket, condition=TicketItem.pk.does_not_exist())
-            if change.touched_ticket is not None:
-                tx.update(
-                    change.touched_ticket,
-                    actions=[TicketItem.updated_at.set(change.now)],
-                    condition=TicketItem.pk.exists(),
-                )
+                labels.append("ticket")
             for item in change.items:
                 tx.save(item)
+                labels.append("item")
+            if change.touched_ticket is not None:
+                _update_ticket(tx, change)
+                labels.append("ticket")
+            if change.sender_limit is not None:
+                _count_sender(tx, change.sender_limit)
+                labels.append("sender")
             tx.update(replica, actions=actions, condition=owned)
+            labels.append("replica")
     except TransactWriteError as exc:
-        reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
-        if reasons and reasons[-1] == "ConditionalCheckFailed":
+        failed = {
+            label
+            for label, reason in zip(labels, exc.cancellation_reasons or [], strict=False)
+            if reason is not None and reason.code == "ConditionalCheckFailed"
+        }
+        if "replica" in failed:
             raise LostRace(f"{replica.inbox_id}/{replica.message_key}") from exc
+        if "sender" in failed:
+            raise SenderThrottled(change.sender_limit.email if change.sender_limit else "") from exc
+        if "ticket" in failed:
+            raise TransientError("the ticket changed meanwhile") from exc
         raise
+
+
+def _update_ticket(tx: TransactWrite, change: Commit) -> None:
+    ticket = change.touched_ticket
+    assert ticket is not None
+    actions: list[Action] = [TicketItem.updated_at.set(change.now)]
+    # The stimulus was chosen for the status read earlier: it only applies if nobody moved the ticket since.
+    condition = TicketItem.pk.exists() & (TicketItem.status == ticket.status)
+    if change.new_status is not None:
+        actions.append(TicketItem.status.set(change.new_status))
+    tx.update(ticket, actions=actions, condition=condition)
+
+
+def _count_sender(tx: TransactWrite, limit: SenderLimit) -> None:
+    rate = SenderRate(pk=SenderRate.key(limit.email, limit.hour))
+    tx.update(
+        rate,
+        actions=[SenderRate.value.add(1), SenderRate.expires_at.set((limit.hour + 2) * 3600)],
+        condition=SenderRate.value.does_not_exist() | (SenderRate.value < limit.limit),
+    )
 
 
 def _condition_failed(exc: Exception) -> bool:

@@ -1,18 +1,39 @@
 """Decide what one parsed mail does to the tickets, and build the commit that records it."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mail2ticket.config.models import Behavior, GlobalConfig, InboxConfig, UnknownCallerBehavior
-from mail2ticket.errors import ErrorCode, PermanentError
-from mail2ticket.mail.parse import ParsedMail
+from mail2ticket.config.models import (
+    Behavior,
+    EmailStorage,
+    GlobalConfig,
+    ImportContacts,
+    InboxConfig,
+    UnknownCallerBehavior,
+)
+from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError
+from mail2ticket.mail.parse import Attachment, ParsedMail
 from mail2ticket.mail.reply import new_part
 from mail2ticket.mail.undesired import undesired_reason
 from mail2ticket.store import tickets as repo
-from mail2ticket.store.models import AttachmentItem, LogEntry, MessageLink, PersonItem, Replica, TicketItem
+from mail2ticket.store.config import load_inbox
+from mail2ticket.store.models import (
+    AttachmentItem,
+    ContactItem,
+    LogEntry,
+    MessageLink,
+    PersonItem,
+    Replica,
+    ReplicaStatus,
+    TicketItem,
+)
 from mail2ticket.store.raw import put_attachment
+from mail2ticket.tickets.lifecycle import CLOSED, apply_stimuli
 from mail2ticket.tickets.rules import field_values, reference_from_subject, ticket_title
 
-CLOSED = "closed"
+# Default values that set a ticket attribute; any other field is kept in the ticket's `defaults` map.
+_TICKET_FIELDS = ("title", "description", "org_id", "origin")
+_IN_FLIGHT = (ReplicaStatus.NEW, ReplicaStatus.PROCESSING)
 
 
 @dataclass(frozen=True)
@@ -33,26 +54,43 @@ def plan(
     inbox: InboxConfig, settings: GlobalConfig, replica: Replica, mail: ParsedMail, attempt_id: str, now: int
 ) -> tuple[repo.Commit, Outcome]:
     """The commit for this mail and the outcome it stands for; raises PermanentError for a refused mail."""
-    reason = undesired_reason(mail, settings.undesired_subject_patterns)
+    reason = automatic_reason(mail, settings)
     if reason:
-        change = repo.Commit(replica, attempt_id, "undesired", now, undesired_reason=reason)
-        return change, Outcome("undesired", "undesired", error_message=reason)
-    ticket = None if inbox.behavior is Behavior.CREATE_ONLY else find_ticket(inbox, mail)
+        return undesired(replica, attempt_id, now, reason)
+    ticket = None if inbox.behavior is Behavior.CREATE_ONLY else find_ticket(inbox, settings, mail)
     if ticket is None and inbox.behavior is Behavior.UPDATE_ONLY:
         raise PermanentError(
             ErrorCode.NOTHING_TO_UPDATE, "no ticket matches and the inbox only updates tickets"
         )
     caller = resolve_caller(inbox, mail, now)
     if ticket is None:
-        return _create(inbox, replica, mail, caller, attempt_id, now)
-    return _update(settings, replica, mail, ticket, attempt_id, now)
+        change, outcome = _create(inbox, settings, replica, mail, caller, attempt_id, now)
+    else:
+        change, outcome = _update(inbox, settings, replica, mail, ticket, attempt_id, now)
+    change.pending_action, change.pending_action_folder = _storage_action(inbox)
+    return change, outcome
 
 
-def find_ticket(inbox: InboxConfig, mail: ParsedMail) -> TicketItem | None:
-    """In-Reply-To, every References id, then the title pattern; closed or other-class tickets never match."""
-    ids = [*mail.in_reply_to, *reversed(mail.references)]
+def automatic_reason(mail: ParsedMail, settings: GlobalConfig) -> str | None:
+    """Why the mail is automatic or unwanted (it then opens nothing and is never answered), or None."""
+    return undesired_reason(mail, settings.undesired_subject_patterns)
+
+
+def undesired(replica: Replica, attempt_id: str, now: int, reason: str) -> tuple[repo.Commit, Outcome]:
+    change = repo.Commit(replica, attempt_id, ReplicaStatus.UNDESIRED, now, undesired_reason=reason)
+    return change, Outcome(ReplicaStatus.UNDESIRED, "undesired", error_message=reason)
+
+
+def find_ticket(inbox: InboxConfig, settings: GlobalConfig, mail: ParsedMail) -> TicketItem | None:
+    """In-Reply-To and every References id (known Message-IDs, then replicas'), then the title pattern.
+
+    Closed tickets and tickets of another class than the inbox's never match.
+    """
+    ids = [mid for mid in dict.fromkeys([*mail.in_reply_to, *reversed(mail.references)]) if mid]
     known = repo.tickets_for_message_ids(ids) if ids else {}
     candidates = [known[mid] for mid in ids if mid in known]
+    unknown = [mid for mid in ids if mid not in known and mid != mail.message_id]
+    candidates.extend(_replica_matches(inbox, settings, unknown))
     prefix = repo.REFERENCE_PREFIX[inbox.target_class.value]
     by_subject = reference_from_subject(mail.subject, inbox.title_pattern, prefix)
     if by_subject:
@@ -64,38 +102,86 @@ def find_ticket(inbox: InboxConfig, mail: ParsedMail) -> TicketItem | None:
     return None
 
 
+def _replica_matches(inbox: InboxConfig, settings: GlobalConfig, ids: list[str]) -> list[str]:
+    """Tickets of replicas with these Message-IDs; a replica of this class still in flight is waited for."""
+    refs = []
+    classes: dict[str, str | None] = {}
+    for replica in repo.replicas_with_message_ids(ids):
+        if replica.status in _IN_FLIGHT and _inbox_class(replica.inbox_id, classes) == inbox.target_class:
+            raise TransientError(f"the mail this one answers ({replica.message_key}) is not processed yet")
+        if settings.aggregate_replies and replica.ticket_ref:
+            refs.append(replica.ticket_ref)
+    return refs
+
+
+def _inbox_class(inbox_id: str, cache: dict[str, str | None]) -> str | None:
+    if inbox_id not in cache:
+        try:
+            cache[inbox_id] = load_inbox(inbox_id).target_class.value
+        except ConfigurationError:
+            cache[inbox_id] = None
+    return cache[inbox_id]
+
+
 def resolve_caller(inbox: InboxConfig, mail: ParsedMail, now: int) -> PersonItem:
+    """The sender's person (address compared case-insensitively); created or refused per the inbox."""
     person = repo.get_person(mail.from_addr)
     if person is not None:
         return person
     if inbox.unknown_caller_behavior is UnknownCallerBehavior.REJECT:
         raise PermanentError(ErrorCode.UNKNOWN_CALLER, f"no person has the address {mail.from_addr}")
-    defaults = field_values(inbox.caller_default_values)
     try:
-        return repo.create_person(
-            mail.from_addr, mail.from_name or defaults.get("name"), defaults.get("org"), now
-        )
+        defaults = field_values(inbox.caller_default_values)
+        name = defaults.pop("name", None) or mail.from_name or None
+        org = _organization(defaults.pop("org_id", None), "caller_default_values")
+        return repo.create_person(mail.from_addr, name, org, now, defaults)
     except Exception as exc:
-        raise PermanentError(ErrorCode.FAILED_TO_CREATE_PERSON, f"{type(exc).__name__}: {exc}") from exc
+        raise PermanentError(ErrorCode.FAILED_TO_CREATE_PERSON, f"{exc}") from exc
+
+
+def _organization(value: str | None, source: str) -> str | None:
+    """An organization id from an id or a unique name; an unknown one is a configuration error."""
+    if not value:
+        return None
+    org_id = repo.resolve_organization(value)
+    if org_id is None:
+        raise ConfigurationError(
+            f"{source}: org_id {value!r} is neither an organization id nor a unique name"
+        )
+    return org_id
 
 
 def _create(
-    inbox: InboxConfig, replica: Replica, mail: ParsedMail, caller: PersonItem, attempt_id: str, now: int
+    inbox: InboxConfig,
+    settings: GlobalConfig,
+    replica: Replica,
+    mail: ParsedMail,
+    caller: PersonItem,
+    attempt_id: str,
+    now: int,
 ) -> tuple[repo.Commit, Outcome]:
-    ref = repo.next_reference(inbox.target_class.value)
-    values = {
+    values = field_values(inbox.ticket_default_values)
+    standard = {
         "title": ticket_title(mail.subject, inbox.ticket_default_title),
         "description": mail.body_text,
-        "org": caller.org,
-        **field_values(inbox.ticket_default_values),
+        "org_id": caller.org,
+        "origin": "mail",
     }
+    fields = {name: values.pop(name, standard[name]) for name in _TICKET_FIELDS}
+    org = (
+        caller.org
+        if fields["org_id"] == caller.org
+        else _organization(fields["org_id"], "ticket_default_values")
+    )
+    ref = repo.next_reference(inbox.target_class.value)
     ticket = TicketItem(
         pk=TicketItem.key(ref),
         ref=ref,
         ticket_class=inbox.target_class.value,
-        title=values.pop("title"),
-        description=values.pop("description"),
-        org=values.pop("org") or None,
+        title=fields["title"],
+        description=fields["description"],
+        org=org,
+        origin=fields["origin"],
         caller_email=caller.email,
         inbox_id=inbox.inbox_id,
         message_id=mail.message_id,
@@ -103,41 +189,103 @@ def _create(
         created_at=now,
         updated_at=now,
     )
-    change = repo.Commit(replica, attempt_id, "processed", now, ticket_ref=ref, new_ticket=ticket)
-    change.items.extend(_attachment_items(ref, replica, mail, now))
+    change = repo.Commit(replica, attempt_id, ReplicaStatus.PROCESSED, now, ticket_ref=ref, new_ticket=ticket)
+    change.sender_limit = repo.SenderLimit(
+        mail.from_addr, now // 3600, settings.max_tickets_per_sender_per_hour
+    )
+    change.items.extend(_attachment_items(ref, replica, mail_attachments(mail), now))
     change.items.extend(_links(ref, mail))
-    return change, Outcome("processed", "created", ticket_ref=ref)
+    if inbox.import_additional_contacts in (ImportContacts.ALWAYS, ImportContacts.ONLY_ON_CREATION):
+        change.items.extend(_contacts(inbox, ref, mail, {caller.email}, replica, now))
+    return change, Outcome(ReplicaStatus.PROCESSED, "created", ticket_ref=ref)
 
 
 def _update(
-    settings: GlobalConfig, replica: Replica, mail: ParsedMail, ticket: TicketItem, attempt_id: str, now: int
+    inbox: InboxConfig,
+    settings: GlobalConfig,
+    replica: Replica,
+    mail: ParsedMail,
+    ticket: TicketItem,
+    attempt_id: str,
+    now: int,
 ) -> tuple[repo.Commit, Outcome]:
     entry = LogEntry(
         pk=ticket.pk,
         sk=f"log#{int(replica.created_at):012d}#{replica.inbox_id}#{replica.message_key}",
         log=settings.ticket_log.get(ticket.ticket_class, "public_log"),
         author_email=mail.from_addr,
-        text=new_part(mail.body_text, settings.multiline_delimiter_patterns, settings.introductory_patterns),
+        text=reply_text(mail, settings),
         full_text=mail.body_text,
         message_id=mail.message_id,
         inbox_id=replica.inbox_id,
         message_key=replica.message_key,
         created_at=now,
     )
-    change = repo.Commit(replica, attempt_id, "processed", now, ticket_ref=ticket.ref, touched_ticket=ticket)
+    change = repo.Commit(
+        replica,
+        attempt_id,
+        ReplicaStatus.PROCESSED,
+        now,
+        ticket_ref=ticket.ref,
+        touched_ticket=ticket,
+        new_status=apply_stimuli(ticket.ticket_class, ticket.status, inbox.stimuli),
+    )
     change.items.append(entry)
-    change.items.extend(_attachment_items(ticket.ref, replica, mail, now))
+    change.items.extend(_attachment_items(ticket.ref, replica, mail_attachments(mail), now))
     change.items.extend(_links(ticket.ref, mail))
-    return change, Outcome("processed", "updated", ticket_ref=ticket.ref)
+    if inbox.import_additional_contacts in (ImportContacts.ALWAYS, ImportContacts.ONLY_ON_UPDATE):
+        change.items.extend(
+            _contacts(inbox, ticket.ref, mail, {ticket.caller_email, mail.from_addr}, replica, now)
+        )
+    return change, Outcome(ReplicaStatus.PROCESSED, "updated", ticket_ref=ticket.ref)
+
+
+def reply_text(mail: ParsedMail, settings: GlobalConfig) -> str:
+    """The new part of a reply, as its log entry shows it."""
+    return new_part(mail.body_text, settings.multiline_delimiter_patterns, settings.introductory_patterns)
+
+
+def mail_attachments(mail: ParsedMail) -> Iterable[Attachment]:
+    """The mail's files that become ticket attachments."""
+    return mail.attachments
+
+
+def _storage_action(inbox: InboxConfig) -> tuple[str | None, str | None]:
+    """The mailbox action the poller performs once the mail has been turned into a ticket entry."""
+    if inbox.email_storage is EmailStorage.DELETE:
+        return "delete", None
+    if inbox.email_storage is EmailStorage.MOVE:
+        return "move", inbox.target_folder
+    return None, None
+
+
+def _contacts(
+    inbox: InboxConfig, ref: str, mail: ParsedMail, skip: set[str], replica: Replica, now: int
+) -> list[ContactItem]:
+    """To and Cc addresses of existing persons, without the inbox's own address and the people in `skip`."""
+    own = {inbox.login.lower(), inbox.notify_errors_from.lower()}
+    wanted = [a for a in (*mail.to, *mail.cc) if a.lower() not in own | {s.lower() for s in skip}]
+    return [
+        ContactItem(
+            pk=TicketItem.key(ref),
+            sk=ContactItem.sort_key(person.email),
+            email=person.email,
+            message_key=replica.message_key,
+            created_at=now,
+        )
+        for person in repo.existing_persons(wanted)
+    ]
 
 
 def _links(ref: str, mail: ParsedMail) -> list[MessageLink]:
     return [MessageLink(pk=MessageLink.key(mail.message_id), ticket_ref=ref)] if mail.message_id else []
 
 
-def _attachment_items(ref: str, replica: Replica, mail: ParsedMail, now: int) -> list[AttachmentItem]:
+def _attachment_items(
+    ref: str, replica: Replica, attachments: Iterable[Attachment], now: int
+) -> list[AttachmentItem]:
     items = {}
-    for attachment in mail.attachments:
+    for attachment in attachments:
         key = put_attachment(attachment.content, attachment.content_type)
         sk = f"att#{attachment.sha256}#{attachment.filename}"
         items[sk] = AttachmentItem(
