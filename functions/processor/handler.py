@@ -10,7 +10,8 @@ from mail2ticket.observability import logger, metrics, tracer
 from mail2ticket.process import process_message, retry_message
 from mail2ticket.store.queue import ProcessRequest
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose records all failed is still answered with a partial batch response, not an exception.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> dict[str, str | None]:
