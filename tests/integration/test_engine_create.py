@@ -273,3 +273,18 @@ def test_replies_do_not_count_against_the_sender_limit() -> None:
     ]
 
     assert [o.action for o in replies] == ["updated"] * 3
+
+
+def test_a_huge_body_is_bounded_so_that_no_item_nears_the_item_size_limit() -> None:
+    inbox()
+    body = "é" * 300_000 + "\n"
+    first = make_mail("Huge", body)
+    receive("helpdesk", first)
+
+    outcome = receive("helpdesk", make_mail("Re: Huge", body, in_reply_to=first[1]))
+
+    assert outcome.action == "updated"
+    [ticket] = tickets()
+    [entry] = repo.log_entries("R-000001")
+    assert len(ticket.description.encode()) <= 100_000 and ticket.description.endswith("kept as raw EML]")
+    assert len(entry.text.encode()) + len((entry.full_text or "").encode()) <= 200_000

@@ -34,6 +34,9 @@ from mail2ticket.tickets.rules import field_values, reference_from_subject, tick
 # Default values that set a ticket attribute; any other field is kept in the ticket's `defaults` map.
 _TICKET_FIELDS = ("title", "description", "org_id", "origin")
 _IN_FLIGHT = (ReplicaStatus.NEW, ReplicaStatus.PROCESSING)
+# A ticket and each log entry are items of their own: texts are bounded so that none nears DynamoDB's 400 KB.
+MAX_TEXT_BYTES = 100_000
+TRUNCATED = "\n[… truncated: the whole mail is kept as raw EML]"
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def _create(
     values = field_values(inbox.ticket_default_values)
     standard = {
         "title": ticket_title(mail.subject, inbox.ticket_default_title),
-        "description": mail.body_text,
+        "description": bounded(mail.body_text),
         "org_id": caller.org,
         "origin": "mail",
     }
@@ -214,8 +217,8 @@ def _update(
         sk=f"log#{int(replica.created_at):012d}#{replica.inbox_id}#{replica.message_key}",
         log=settings.ticket_log.get(ticket.ticket_class, "public_log"),
         author_email=mail.from_addr,
-        text=reply_text(mail, settings),
-        full_text=mail.body_text,
+        text=bounded(reply_text(mail, settings)),
+        full_text=bounded(mail.body_text),
         message_id=mail.message_id,
         inbox_id=replica.inbox_id,
         message_key=replica.message_key,
@@ -238,6 +241,14 @@ def _update(
             _contacts(inbox, ticket.ref, mail, {ticket.caller_email, mail.from_addr}, replica, now)
         )
     return change, Outcome(ReplicaStatus.PROCESSED, "updated", ticket_ref=ticket.ref)
+
+
+def bounded(text: str) -> str:
+    """The text, cut to MAX_TEXT_BYTES of UTF-8 with a visible mark when it is longer."""
+    data = text.encode()
+    if len(data) <= MAX_TEXT_BYTES:
+        return text
+    return data[: MAX_TEXT_BYTES - len(TRUNCATED.encode())].decode(errors="ignore") + TRUNCATED
 
 
 def reply_text(mail: ParsedMail, settings: GlobalConfig) -> str:
