@@ -77,15 +77,16 @@ def _diagnostics_on_stderr(verbose: bool) -> Iterator[None]:
     handler = logger.registered_handler
     stream, level = getattr(handler, "stream", None), logger.log_level
     metrics_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED")
-    if hasattr(handler, "setStream"):
-        handler.setStream(sys.stderr)
+    # Assigned, not setStream(): that flushes the previous stream, which may be closed already.
+    if stream is not None:
+        handler.stream = sys.stderr  # type: ignore[attr-defined]
     logger.setLevel("DEBUG" if verbose else "WARNING")
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     try:
         yield
     finally:
-        if stream is not None and hasattr(handler, "setStream"):
-            handler.setStream(stream)
+        if stream is not None:
+            handler.stream = stream  # type: ignore[attr-defined]
         logger.setLevel(level)
         if metrics_disabled is None:
             os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
