@@ -43,7 +43,9 @@ def write_inbox(directory: Path, name: str = "inbox.yaml", **fields: Any) -> Pat
 
     values = {"inbox_id": "helpdesk", "server": "imap.example.com", "login": "helpdesk@example.com", **fields}
     path = directory / name
-    path.write_text(json.dumps(values) if name.endswith(".json") else yaml.safe_dump(values), encoding="utf-8")
+    path.write_text(
+        json.dumps(values) if name.endswith(".json") else yaml.safe_dump(values), encoding="utf-8"
+    )
     return path
 
 

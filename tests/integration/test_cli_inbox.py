@@ -55,7 +55,9 @@ def test_put_get_list_enable_disable_delete(aws: LocalStack, tmp_path: Path, cap
     assert missing.code == 1 and missing.err == "mail2ticket: error: inbox 'sales' does not exist\n"
 
 
-def test_delete_without_confirmation_from_a_script_deletes_nothing(aws: LocalStack, tmp_path: Path, capsys) -> None:
+def test_delete_without_confirmation_from_a_script_deletes_nothing(
+    aws: LocalStack, tmp_path: Path, capsys
+) -> None:
     cli(capsys, "inbox", "put", str(write_inbox(tmp_path)))
 
     refused = cli(capsys, "inbox", "delete", "helpdesk", stdin="")
@@ -135,7 +137,10 @@ def test_validate_a_file_and_a_stored_item(aws: LocalStack, tmp_path: Path, caps
     # And the list shows the broken item with its problem instead of failing
     listed = {row["inbox_id"]: row for row in cli(capsys, "inbox", "list", "--json").json()}
     assert "colour: unknown field" in listed["console"]["problem"]
-    assert cli(capsys, "inbox", "validate", "nowhere").err == "mail2ticket: error: inbox 'nowhere' does not exist\n"
+    assert (
+        cli(capsys, "inbox", "validate", "nowhere").err
+        == "mail2ticket: error: inbox 'nowhere' does not exist\n"
+    )
     assert "no such file" in cli(capsys, "inbox", "validate", "missing.yaml").err
 
 
@@ -199,7 +204,9 @@ def test_inbox_test_lists_folders_or_names_the_failure(
 
     # When nothing listens on the port, then the refused connection is reported
     closed = _closed_port()
-    closed_file = write_inbox(tmp_path, "closed.yaml", server="127.0.0.1", port=closed, login=mail_account.login)
+    closed_file = write_inbox(
+        tmp_path, "closed.yaml", server="127.0.0.1", port=closed, login=mail_account.login
+    )
     cli(capsys, "inbox", "put", str(closed_file))
     assert f"connection refused by 127.0.0.1:{closed}" in cli(capsys, "inbox", "test", "helpdesk").err
 
@@ -209,7 +216,12 @@ def test_inbox_test_lists_folders_or_names_the_failure(
     assert "TLS certificate verification failed for 127.0.0.1" in cli(capsys, "inbox", "test", "helpdesk").err
 
     # When the host name does not resolve, then the DNS lookup is named
-    cli(capsys, "inbox", "put", str(write_inbox(tmp_path, "dns.yaml", server="imap.invalid", login=mail_account.login)))
+    cli(
+        capsys,
+        "inbox",
+        "put",
+        str(write_inbox(tmp_path, "dns.yaml", server="imap.invalid", login=mail_account.login)),
+    )
     assert "DNS lookup of imap.invalid failed" in cli(capsys, "inbox", "test", "helpdesk").err
 
 

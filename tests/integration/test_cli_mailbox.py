@@ -38,7 +38,9 @@ def _replica(inbox_id: str, key: str):
 def test_mailbox_ls_shows_each_message_with_status_ticket_and_reason(inbox: str, capsys) -> None:
     # Given three messages: processed, in error, undesired
     stored_message(inbox, "outlook_new_request_en.eml", 1, "processed", ticket_ref="R-000001")
-    stored_message(inbox, "gmail_reply_fr.eml", 2, "error", error_code="unknown_caller", error_message="no person")
+    stored_message(
+        inbox, "gmail_reply_fr.eml", 2, "error", error_code="unknown_caller", error_message="no person"
+    )
     stored_message(inbox, "autoreply_out_of_office.eml", 3, "undesired", undesired_reason="Auto-Submitted")
 
     # When the mailbox is listed
@@ -53,10 +55,12 @@ def test_mailbox_ls_shows_each_message_with_status_ticket_and_reason(inbox: str,
     ]
     assert rows[1]["from"] == "sender2@example.org" and rows[1]["error_code"] == "unknown_caller"
     assert table[0].split() == ["MESSAGE_KEY", "STATUS", "DATE", "FROM", "SUBJECT", "TICKET", "REASON"]
-    assert [r["message_key"] for r in cli(capsys, "mailbox", "ls", inbox, "--status", "error", "--json").json()] == [
-        "7:2"
-    ]
-    assert cli(capsys, "mailbox", "ls", "nowhere").err == "mail2ticket: error: inbox 'nowhere' does not exist\n"
+    assert [
+        r["message_key"] for r in cli(capsys, "mailbox", "ls", inbox, "--status", "error", "--json").json()
+    ] == ["7:2"]
+    assert (
+        cli(capsys, "mailbox", "ls", "nowhere").err == "mail2ticket: error: inbox 'nowhere' does not exist\n"
+    )
 
 
 def test_reset_ignore_and_delete(inbox: str, capsys) -> None:
@@ -134,7 +138,9 @@ def _deployed_processor(answer: dict) -> str:
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {"ProcessorFunctionName": {"Value": "mail2ticket-ProcessorFunction-1"}},
     }
-    boto3.client("cloudformation").create_stack(StackName="mail2ticket-prod", TemplateBody=json.dumps(template))
+    boto3.client("cloudformation").create_stack(
+        StackName="mail2ticket-prod", TemplateBody=json.dumps(template)
+    )
     return "mail2ticket-ProcessorFunction-1"
 
 
@@ -154,7 +160,9 @@ def test_retry_through_the_deployed_processor(inbox: str, capsys) -> None:
 
     # And an unknown stack is one readable line
     gone = cli(capsys, "retry", inbox, "7:1", "--stack", "gone")
-    assert gone.code == 1 and gone.err.startswith("mail2ticket: error: cannot read stack 'gone': ValidationError")
+    assert gone.code == 1 and gone.err.startswith(
+        "mail2ticket: error: cannot read stack 'gone': ValidationError"
+    )
 
 
 def test_tickets_ls_and_show(inbox: str, capsys) -> None:
@@ -177,7 +185,10 @@ def test_tickets_ls_and_show(inbox: str, capsys) -> None:
     assert entry["message_key"] == reply and len(entry["full_text"]) > len(entry["text"])
     assert "Original Message" not in text and "Original Message" in full
     assert text.splitlines()[0].split() == ["ref", row["ref"]] and "Log (1)" in text
-    assert cli(capsys, "tickets", "show", "R-999999").err == "mail2ticket: error: ticket 'R-999999' does not exist\n"
+    assert (
+        cli(capsys, "tickets", "show", "R-999999").err
+        == "mail2ticket: error: ticket 'R-999999' does not exist\n"
+    )
 
 
 def test_config_get_set_unset(aws: LocalStack, tmp_path: Path, capsys) -> None:
@@ -189,7 +200,9 @@ def test_config_get_set_unset(aws: LocalStack, tmp_path: Path, capsys) -> None:
     assert cli(capsys, "config", "set", "maximum_email_size", "20M").code == 0
     assert cli(capsys, "config", "set", "aggregate_replies", "false").code == 0
     params = tmp_path / "global.yaml"
-    params.write_text("undesired_subject_patterns:\n  - ^Abwesend\nretention_period_hours: 3\n", encoding="utf-8")
+    params.write_text(
+        "undesired_subject_patterns:\n  - ^Abwesend\nretention_period_hours: 3\n", encoding="utf-8"
+    )
     assert cli(capsys, "config", "set", "--file", str(params)).code == 0
 
     # Then they are stored, and the others keep their defaults
@@ -203,7 +216,11 @@ def test_config_get_set_unset(aws: LocalStack, tmp_path: Path, capsys) -> None:
     assert "maximum_email_size *" in cli(capsys, "config", "get").out
 
     # When a value is invalid, then nothing is written and the parameter is named
-    for key, value in (("maximum_email_size", "ten megs"), ("delimiter_patterns", "(unclosed"), ("colour", "x")):
+    for key, value in (
+        ("maximum_email_size", "ten megs"),
+        ("delimiter_patterns", "(unclosed"),
+        ("colour", "x"),
+    ):
         refused = cli(capsys, "config", "set", key, value)
         assert refused.code == 1 and f"{key}: " in refused.err
     assert cli(capsys, "config", "get", "maximum_email_size").out == "20M\n"
