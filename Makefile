@@ -12,7 +12,7 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format validate build unit integration clean
+.PHONY: help venv demo test lint format validate build unit integration clean schemas
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint      ruff, ruff format --check, mypy, cfn-lint"
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
 	@echo "make build     sam build (Lambda artifacts under .aws-sam/)"
+	@echo "make schemas   regenerate schemas/*.schema.json from the configuration models"
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +66,9 @@ unit: venv
 
 integration: venv
 	$(PY) -m pytest tests/integration tests/e2e
+
+schemas: venv
+	$(PY) -m mail2ticket.config.schema schemas
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

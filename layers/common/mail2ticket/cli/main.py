@@ -1,64 +1,97 @@
-"""`mail2ticket`: inspect tickets and mailboxes, retry a message (on AWS, or locally via AWS_ENDPOINT_URL)."""
+"""`mail2ticket`: configure inboxes, inspect mailboxes and tickets, retry a message.
+
+Works against AWS, or against the local stack when AWS_ENDPOINT_URL points at it.
+"""
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from mail2ticket.cli.table import render, to_json
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
+from mail2ticket.cli import config_cmd, inbox, mailbox, parse, retry, tickets
+from mail2ticket.cli.common import Result
+from mail2ticket.errors import Mail2TicketError
 
-def _tickets_ls(args: argparse.Namespace) -> str:
-    from mail2ticket.cli.views import TICKET_COLUMNS, ticket_rows
-
-    rows = ticket_rows()
-    return to_json(rows) if args.json else render(rows, TICKET_COLUMNS)
-
-
-def _mailbox_ls(args: argparse.Namespace) -> str:
-    from mail2ticket.cli.views import REPLICA_COLUMNS, replica_rows
-
-    rows = replica_rows(args.inbox_id)
-    return to_json(rows) if args.json else render(rows, REPLICA_COLUMNS)
-
-
-def _retry(args: argparse.Namespace) -> str:
-    from mail2ticket.process import retry_message
-
-    outcome = retry_message(args.inbox_id, args.message_key).as_dict()
-    return to_json(outcome) if args.json else render([outcome], list(outcome))
+COMMAND_MODULES = (inbox, mailbox, retry, tickets, config_cmd, parse)
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="mail2ticket", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
-
-    tickets = commands.add_parser("tickets", help="tickets created from mail").add_subparsers(required=True)
-    ls = tickets.add_parser("ls", help="list tickets")
-    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    ls.set_defaults(run=_tickets_ls)
-
-    mailbox = commands.add_parser("mailbox", help="an inbox's messages").add_subparsers(required=True)
-    mls = mailbox.add_parser("ls", help="messages with their status, ticket and error")
-    mls.add_argument("inbox_id")
-    mls.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    mls.set_defaults(run=_mailbox_ls)
-
-    retry = commands.add_parser("retry", help="process one message again, in this process")
-    retry.add_argument("inbox_id")
-    retry.add_argument("message_key")
-    retry.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    retry.set_defaults(run=_retry)
+    root = argparse.ArgumentParser(
+        prog="mail2ticket", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    root.add_argument(
+        "--stack", metavar="NAME", help="use the tables, bucket, queue and functions of this deployed stack"
+    )
+    root.add_argument("-v", "--verbose", action="store_true", help="show log lines (on stderr)")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.add_parser(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        print(args.run(args))
-    except Exception as exc:
-        print(f"mail2ticket: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    with _diagnostics_on_stderr(args.verbose):
+        try:
+            if args.stack:
+                _use_stack(args.stack)
+            result = args.run(args)
+        except KeyboardInterrupt:
+            return _fail("interrupted", 130)
+        except (Mail2TicketError, PynamoDBException, BotoCoreError, ClientError) as exc:
+            return _fail(str(exc))
+        except Exception as exc:
+            if args.verbose:
+                raise
+            return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the details)")
+    if isinstance(result, Result):
+        if result.text:
+            print(result.text)
+        return result.code
+    print(result)
     return 0
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"mail2ticket: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _use_stack(stack_name: str) -> None:
+    """Point the settings at the stack's resources; the store modules read them when first imported."""
+    from mail2ticket.store.deployed import OUTPUT_VARIABLES, stack_outputs
+
+    outputs = stack_outputs(stack_name)
+    os.environ.update({var: outputs[key] for key, var in OUTPUT_VARIABLES.items() if key in outputs})
+
+
+@contextmanager
+def _diagnostics_on_stderr(verbose: bool) -> Iterator[None]:
+    """Log lines go to stderr (stdout is the command's answer); metrics are for Lambda, not for a terminal."""
+    from mail2ticket.observability import logger
+
+    handler = logger.registered_handler
+    stream, level = getattr(handler, "stream", None), logger.log_level
+    metrics_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    # Assigned, not setStream(): that flushes the previous stream, which may be closed already.
+    if stream is not None:
+        handler.stream = sys.stderr  # type: ignore[attr-defined]
+    logger.setLevel("DEBUG" if verbose else "WARNING")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    try:
+        yield
+    finally:
+        if stream is not None:
+            handler.stream = stream  # type: ignore[attr-defined]
+        logger.setLevel(level)
+        if metrics_disabled is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = metrics_disabled
 
 
 if __name__ == "__main__":

@@ -25,3 +25,27 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 def to_json(rows: Any) -> str:
     return json.dumps(rows, indent=2, ensure_ascii=False, default=str)
+
+
+def render_fields(fields: Sequence[tuple[str, Any]]) -> str:
+    """`name  value` lines, names aligned; a list or multi-line value continues on indented lines."""
+    width = max((len(name) for name, _ in fields), default=0)
+    lines = []
+    for name, value in fields:
+        values = (
+            [str(v) for v in value] if isinstance(value, list | tuple) else str(_plain(value)).splitlines()
+        )
+        first, *rest = values or [""]
+        lines.append(f"{name.ljust(width)}  {first}".rstrip())
+        lines.extend(f"{'':{width}}  {line}".rstrip() for line in rest)
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {v}" for k, v in value.items())
+    return value

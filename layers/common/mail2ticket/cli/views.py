@@ -36,6 +36,9 @@ def replica_rows(inbox_id: str) -> list[dict[str, Any]]:
             "subject": r.subject,
             "ticket": r.ticket_ref,
             "reason": r.error_message or r.undesired_reason,
+            "error_code": r.error_code,
+            "pending_action": r.pending_action,
+            "attempts": r.attempts,
         }
-        for r in sorted(replicas(inbox_id), key=lambda r: r.uid or 0)
+        for r in sorted(replicas(inbox_id), key=lambda r: (r.uid or 0, r.message_key))
     ]

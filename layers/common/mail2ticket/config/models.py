@@ -4,7 +4,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from mail2ticket.config.sizes import parse_size
 
 
 class Protocol(StrEnum):
@@ -66,6 +68,29 @@ def _lines(value: Any) -> Any:
 
 Lines = Annotated[list[str], BeforeValidator(_lines)]
 
+_SECRET_ARN = re.compile(r"^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_DIMENSIONS = re.compile(r"^(\d+)x(\d+)$")
+_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+*-]*$", re.IGNORECASE)
+_LOGS = ("public_log", "private_log")
+
+
+def _check_pairs(lines: list[str], shape: str) -> list[str]:
+    """Every line must be `name:value` with a name; the error names the line and the expected shape."""
+    for number, line in enumerate(lines, start=1):
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            raise ValueError(f"line {number} {line!r} is not {shape}")
+        if shape == "state:stimulus" and not value.strip():
+            raise ValueError(f"line {number} {line!r} has no stimulus after the colon")
+    return lines
+
+
+def _check_dimensions(value: str, allow_empty: bool) -> str:
+    if (allow_empty and not value) or _DIMENSIONS.match(value):
+        return value
+    raise ValueError(f"invalid size {value!r}: expected WIDTHxHEIGHT in pixels, e.g. 100x20")
+
+
 _DEFAULT_PORTS = {
     (Protocol.IMAP, Security.SSL): 993,
     (Protocol.IMAP, Security.STARTTLS): 143,
@@ -120,6 +145,38 @@ class InboxConfig(BaseModel):
             except re.error as exc:
                 raise ValueError(f"title_pattern: invalid regex: {exc}") from exc
         return self
+
+    @field_validator("ticket_default_values", "caller_default_values")
+    @classmethod
+    def _field_values(cls, lines: list[str]) -> list[str]:
+        return _check_pairs(lines, "field:value")
+
+    @field_validator("stimuli")
+    @classmethod
+    def _stimuli(cls, lines: list[str]) -> list[str]:
+        return _check_pairs(lines, "state:stimulus")
+
+    @field_validator("secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str) -> str:
+        # Refusing anything but an ARN also keeps a password pasted here by mistake out of the item.
+        if value and not _SECRET_ARN.match(value):
+            raise ValueError("not a Secrets Manager secret ARN (set it with `mail2ticket inbox secret`)")
+        return value
+
+    @field_validator("mailbox")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the folder name is empty (use INBOX for the main folder)")
+        return value
+
+    @field_validator("notify_errors_to", "notify_errors_from")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value and "@" not in value:
+            raise ValueError(f"{value!r} is not a mail address")
+        return value
 
     @property
     def effective_port(self) -> int:
@@ -177,6 +234,53 @@ class GlobalConfig(BaseModel):
     aggregate_replies: bool = True
     eml_attachment_mime_type: str = "message/rfc822"
     max_tickets_per_sender_per_hour: int = Field(20, ge=1)
+
+    @field_validator("maximum_email_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+    @field_validator("images_minimum_size")
+    @classmethod
+    def _minimum_image(cls, value: str) -> str:
+        return _check_dimensions(value, allow_empty=False)
+
+    @field_validator("images_maximum_size")
+    @classmethod
+    def _maximum_image(cls, value: str) -> str:
+        return _check_dimensions(value, allow_empty=True)
+
+    @field_validator("body_parts_order")
+    @classmethod
+    def _body_parts(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        unknown = [p for p in parts if p not in ("text/html", "text/plain")]
+        if not parts or unknown:
+            raise ValueError("expected a comma-separated list of text/html and text/plain")
+        return ",".join(parts)
+
+    @field_validator("exclude_attachment_types")
+    @classmethod
+    def _mime_types(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _MIME_TYPE.match(value):
+                raise ValueError(f"{value!r} is not a MIME type such as application/x-msdownload")
+        return values
+
+    @field_validator("ticket_log")
+    @classmethod
+    def _ticket_log(cls, values: dict[str, str]) -> dict[str, str]:
+        for ticket_class, log in values.items():
+            if ticket_class not in {c.value for c in TicketClass}:
+                raise ValueError(f"unknown ticket class {ticket_class!r}")
+            if log not in _LOGS:
+                raise ValueError(f"{ticket_class}: log must be public_log or private_log, not {log!r}")
+        return values
+
+    @property
+    def maximum_email_bytes(self) -> int:
+        return parse_size(self.maximum_email_size)
 
     @model_validator(mode="after")
     def _check_patterns(self) -> Self:

@@ -49,6 +49,18 @@ class ImapSession:
             assert isinstance(message, RawMessage)
             yield int(message.uid or 0), message.raw
 
+    def folder_counts(self) -> list[tuple[str, int | None]]:
+        """Every folder with its message count (None for a folder that cannot hold messages)."""
+        counts: list[tuple[str, int | None]] = []
+        for folder in self._mailbox.folder.list():
+            if any(flag.lower() == "\\noselect" for flag in folder.flags):
+                counts.append((folder.name, None))
+                continue
+            counts.append(
+                (folder.name, int(self._mailbox.folder.status(folder.name, ["MESSAGES"])["MESSAGES"]))
+            )
+        return counts
+
     def _server_folder_name(self, folder: str) -> str:
         """Accept `INBOX.Sub` and `INBOX/Sub` whatever the server's hierarchy delimiter is."""
         if folder.upper() == "INBOX":

@@ -1,15 +1,20 @@
 """Inbox configuration items and the global parameters item."""
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from pynamodb.attributes import MapAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.models import Model
 
 from mail2ticket.config.models import GlobalConfig, InboxConfig
+from mail2ticket.config.validation import validate_global, validate_inbox
 from mail2ticket.errors import ConfigurationError
+from mail2ticket.observability import logger
 from mail2ticket.settings import get_settings
+from mail2ticket.store.clients import client
 from mail2ticket.store.models import InboxItem
 
 GLOBAL_ID = "#global"  # inbox ids cannot contain '#', so this key never names an inbox
@@ -38,19 +43,94 @@ def save_inbox(config: InboxConfig) -> None:
 
 def inboxes() -> Iterator[InboxConfig]:
     """Every inbox item, valid ones only; an invalid item is reported, not fatal to the others."""
-    for item in InboxItem.scan(InboxItem.inbox_id != GLOBAL_ID):
-        yield item.to_config()
+    for values in inbox_items():
+        try:
+            yield validate_inbox(values)
+        except ConfigurationError as exc:
+            logger.error(
+                "invalid inbox item skipped", extra={"inbox_id": values.get("inbox_id"), "reason": str(exc)}
+            )
+
+
+def inbox_items() -> Iterator[dict[str, Any]]:
+    """Every inbox item exactly as stored, attributes unknown to the model included."""
+    paginator = client("dynamodb").get_paginator("scan")
+    for page in paginator.paginate(TableName=get_settings().inboxes_table):
+        for item in page["Items"]:
+            values = _plain(item)
+            if values.get("inbox_id") != GLOBAL_ID:
+                yield values
+
+
+def inbox_item(inbox_id: str) -> dict[str, Any]:
+    """One inbox item exactly as stored (an item edited in the console may hold anything)."""
+    found = client("dynamodb").get_item(
+        TableName=get_settings().inboxes_table, Key={"inbox_id": {"S": inbox_id}}, ConsistentRead=True
+    )
+    if inbox_id == GLOBAL_ID or "Item" not in found:
+        raise ConfigurationError(f"inbox {inbox_id!r} does not exist")
+    return _plain(found["Item"])
+
+
+def set_inbox_attribute(inbox_id: str, name: str, value: Any) -> None:
+    """Change one attribute of an existing inbox item."""
+    attribute = getattr(InboxItem, name)
+    try:
+        InboxItem(inbox_id=inbox_id).update(
+            actions=[attribute.set(value)], condition=InboxItem.inbox_id.exists()
+        )
+    except UpdateError as exc:
+        _raise_missing(exc, inbox_id)
+
+
+def delete_inbox(inbox_id: str) -> None:
+    try:
+        InboxItem(inbox_id=inbox_id).delete(condition=InboxItem.inbox_id.exists())
+    except DeleteError as exc:
+        _raise_missing(exc, inbox_id)
+
+
+def _raise_missing(exc: Exception, inbox_id: str) -> None:
+    if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        raise ConfigurationError(f"inbox {inbox_id!r} does not exist") from None
+    raise exc
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    deserializer = TypeDeserializer()
+    return {name: _number(deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _number(v) for k, v in value.items()}
+    return value
 
 
 def load_global_config() -> GlobalConfig:
+    return GlobalConfig.model_validate(global_values())
+
+
+def global_values() -> dict[str, Any]:
+    """The parameters set explicitly; the others take their defaults."""
     try:
         item = GlobalConfigItem.get(GLOBAL_ID)
     except DoesNotExist:
-        return GlobalConfig()
-    return GlobalConfig.model_validate(
-        item.values.as_dict() if hasattr(item.values, "as_dict") else item.values
-    )
+        return {}
+    values = item.values.as_dict() if hasattr(item.values, "as_dict") else item.values
+    return {name: _number(value) for name, value in dict(values).items()}
+
+
+def save_global_values(values: dict[str, Any]) -> GlobalConfig:
+    """Validate, then store only the parameters given, so the others keep following the defaults."""
+    config = validate_global(values)
+    GlobalConfigItem(values=config.model_dump(mode="json", include=set(values))).save()
+    return config
 
 
 def save_global_config(config: GlobalConfig) -> None:
-    GlobalConfigItem(values=config.model_dump(mode="json")).save()
+    GlobalConfigItem(values=config.model_dump(mode="json", exclude_unset=True)).save()

@@ -1,0 +1,70 @@
+"""Check an inbox's connection the way the poller makes it, and say exactly what fails."""
+
+import imaplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, UnexpectedCommandStatusError
+
+from mail2ticket.config.models import InboxConfig, Protocol
+from mail2ticket.errors import ConfigurationError
+from mail2ticket.mailbox.imap import TIMEOUT_SECONDS, open_imap
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    folders: list[tuple[str, int | None]]
+    uidvalidity: int
+
+
+class ProbeFailed(ConfigurationError):
+    """The connection, TLS, login or folder selection failed; the message says which, without the secret."""
+
+
+def probe(inbox: InboxConfig, password: str) -> ProbeResult:
+    """Connect, log in, select the folder and count the messages of every folder."""
+    if inbox.protocol is Protocol.POP3:
+        raise ProbeFailed("testing POP3 inboxes is not supported yet")
+    try:
+        with open_imap(inbox, password) as session:
+            return ProbeResult(session.folder_counts(), session.uidvalidity())
+    except Exception as exc:
+        raise ProbeFailed(_scrub(failure_reason(inbox, exc), password)) from None
+
+
+def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
+    """One line naming the step that failed: DNS, connection, TLS, login or folder."""
+    where = f"{inbox.server}:{inbox.effective_port}"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup of {inbox.server} failed: {exc.strerror}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {where} within {TIMEOUT_SECONDS} s"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed for {where}: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed with {where}: {exc.reason or exc}"
+    if isinstance(exc, MailboxLoginError):
+        return f"login refused for {inbox.login} on {where}: {_server_words(exc)}"
+    if isinstance(exc, MailboxFolderSelectError):
+        return f"folder {inbox.mailbox!r} cannot be selected on {where}: {_server_words(exc)}"
+    if isinstance(exc, UnexpectedCommandStatusError):
+        return f"the server at {where} refused a command: {_server_words(exc)}"
+    if isinstance(exc, imaplib.IMAP4.error):
+        return f"IMAP error with {where}: {exc}"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"{type(exc).__name__} with {where}: {exc}"
+
+
+def _server_words(exc: UnexpectedCommandStatusError) -> str:
+    status, data = exc.command_result[0], exc.command_result[1]
+    lines = [d.decode(errors="replace") if isinstance(d, bytes) else str(d) for d in (data or []) if d]
+    return " ".join([str(status), *lines]).strip()
+
+
+def _scrub(message: str, secret: str) -> str:
+    """Servers do not echo passwords, but a message must never carry one even if one did."""
+    return message.replace(secret, "***") if secret else message

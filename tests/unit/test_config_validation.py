@@ -1,0 +1,110 @@
+"""Every wrong configuration is refused with the field's name and the reason, never with its value."""
+
+import pytest
+
+from mail2ticket.config.sizes import parse_size
+from mail2ticket.config.validation import validate_global, validate_inbox
+from mail2ticket.errors import ConfigurationError
+
+BASE = {"inbox_id": "support", "server": "imap.example.com", "login": "support@example.com"}
+ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mail2ticket/support-AbCdEf"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"title_pattern": "R-([0-9"}, "title_pattern: invalid regex"),
+        ({"email_storage": "move"}, "target_folder: required when email_storage is 'move'"),
+        ({"target_class": "Bug"}, "target_class: Input should be 'UserRequest'"),
+        ({"ticket_default_values": "service_id:3\norigin mail"}, "ticket_default_values: line 2 'origin"),
+        ({"caller_default_values": [":x"]}, "caller_default_values: line 1 ':x' is not field:value"),
+        ({"stimuli": "pending:"}, "stimuli: line 1 'pending:' has no stimulus"),
+        ({"port": 0}, "port: Input should be greater than or equal to 1"),
+        ({"port": 65536}, "port: Input should be less than or equal to 65535"),
+        ({"colour": "blue"}, "colour: unknown field"),
+        ({"server": None}, "server: Input should be a valid string"),
+        ({"inbox_id": "a#b"}, "inbox_id: String should match pattern"),
+        ({"mailbox": " "}, "mailbox: the folder name is empty"),
+        ({"notify_errors_to": "nobody"}, "notify_errors_to: 'nobody' is not a mail address"),
+    ],
+)
+def test_invalid_inbox_is_refused_with_field_and_reason(change: dict[str, object], expected: str) -> None:
+    # Given an inbox with one wrong field / When it is validated / Then the error names the field and why
+    with pytest.raises(ConfigurationError) as caught:
+        validate_inbox({**BASE, **change})
+
+    assert expected in str(caught.value)
+
+
+def test_missing_required_fields_are_all_named() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        validate_inbox({"inbox_id": "support"})
+
+    assert "server: required" in str(caught.value) and "login: required" in str(caught.value)
+
+
+def test_a_password_pasted_as_secret_arn_is_refused_and_not_repeated() -> None:
+    # Given a password where the ARN belongs, and an unknown `password` field
+    values = {**BASE, "secret_arn": "hunter2-Secret!", "password": "hunter2-Secret!"}
+
+    # When the inbox is validated
+    with pytest.raises(ConfigurationError) as caught:
+        validate_inbox(values)
+
+    # Then both fields are named and the value never appears
+    message = str(caught.value)
+    assert "secret_arn: not a Secrets Manager secret ARN" in message and "password: unknown field" in message
+    assert "hunter2" not in message
+
+
+def test_a_secret_arn_is_accepted() -> None:
+    assert validate_inbox({**BASE, "secret_arn": ARN}).secret_arn == ARN
+
+
+def test_not_a_mapping_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="must be a mapping"):
+        validate_inbox(["support"])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"maximum_email_size": "10 megabytes"}, "maximum_email_size: invalid size '10 megabytes'"),
+        ({"maximum_email_size": "-3G"}, "maximum_email_size: invalid size"),
+        ({"images_minimum_size": ""}, "images_minimum_size: invalid size ''"),
+        ({"images_maximum_size": "800"}, "images_maximum_size: invalid size '800'"),
+        ({"body_parts_order": "text/rtf"}, "body_parts_order: expected a comma-separated list"),
+        ({"exclude_attachment_types": "exe"}, "exclude_attachment_types: 'exe' is not a MIME type"),
+        ({"ticket_log": {"Bug": "public_log"}}, "ticket_log: unknown ticket class 'Bug'"),
+        ({"ticket_log": {"Incident": "diary"}}, "ticket_log: Incident: log must be public_log"),
+        ({"delimiter_patterns": ["[unclosed"]}, "delimiter_patterns: invalid regex '[unclosed'"),
+        ({"undesired_purge_delay_days": -1}, "undesired_purge_delay_days: Input should be greater than"),
+        ({"colour": "blue"}, "colour: unknown field"),
+    ],
+)
+def test_invalid_global_parameter_is_refused(change: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        validate_global(change)
+
+    assert expected in str(caught.value)
+
+
+def test_global_sizes_are_read_as_bytes() -> None:
+    config = validate_global({"maximum_email_size": "3G", "images_maximum_size": "1024x768"})
+
+    assert config.maximum_email_bytes == 3 * 1024**3
+    assert config.images_maximum_size == "1024x768"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10M", 10 * 1024**2), ("3g", 3 * 1024**3), ("512k", 512 * 1024), ("2048", 2048), (" 1 M ", 1024**2)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "M", "10T", "1.5M", "10MB", "-1", "ten"])
+def test_parse_size_refuses_and_names_the_value(text: str) -> None:
+    with pytest.raises(ValueError, match=f"invalid size {text!r}"):
+        parse_size(text)
