@@ -8,7 +8,7 @@ from typing import Any
 from mail2ticket.cli.common import CliError
 from mail2ticket.cli.table import render, render_fields, to_json
 from mail2ticket.config.models import GlobalConfig, InboxConfig
-from mail2ticket.errors import Mail2TicketError, PermanentError
+from mail2ticket.errors import PermanentError
 from mail2ticket.mail.parse import parse_mail
 from mail2ticket.mail.reply import new_part
 from mail2ticket.mail.undesired import undesired_reason
@@ -91,7 +91,7 @@ def dry_run(raw: bytes, settings: GlobalConfig, inbox: InboxConfig | None) -> di
         "undesired": reason,
     }
     if inbox is not None and not reason:
-        result["matched_ticket"] = _matched_ticket(inbox, mail)
+        result["matched_ticket"] = _matched_ticket(inbox, settings, mail)
     result["decision"] = (
         "undesired"
         if reason
@@ -102,12 +102,12 @@ def dry_run(raw: bytes, settings: GlobalConfig, inbox: InboxConfig | None) -> di
     return result
 
 
-def _matched_ticket(inbox: InboxConfig, mail: Any) -> str | None:
+def _matched_ticket(inbox: InboxConfig, settings: GlobalConfig, mail: Any) -> str | None:
     from mail2ticket.tickets.engine import find_ticket
 
     try:
-        ticket = find_ticket(inbox, mail)
-    except (Mail2TicketError, OSError, Exception) as exc:
+        ticket = find_ticket(inbox, settings, mail)
+    except Exception as exc:  # a dry run reports what it could not look up and goes on
         print(f"mail2ticket: warning: cannot look for a matching ticket: {exc}", file=sys.stderr)
         return None
     return ticket.ref if ticket else None

@@ -77,7 +77,7 @@ def _show(args: argparse.Namespace) -> str:
         }
         for a in attachments(ticket.ref)
     ]
-    people = [{k: v for k, v in c.items() if k not in ("pk", "sk")} for c in contacts(ticket.ref)]
+    people = [{"email": c.email, "message_key": c.message_key} for c in contacts(ticket.ref)]
     if args.json:
         return to_json(
             {

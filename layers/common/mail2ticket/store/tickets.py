@@ -3,7 +3,6 @@
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
@@ -255,19 +254,3 @@ def _condition_failed(exc: Exception) -> bool:
 @cache
 def _connection() -> Connection:
     return Connection()
-
-
-def contacts(ref: str) -> list[dict[str, Any]]:
-    """The ticket's contact items (`contact#…`), whatever attributes they carry."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    from mail2ticket.settings import get_settings
-    from mail2ticket.store.clients import client
-
-    found = client("dynamodb").query(
-        TableName=get_settings().tickets_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues={":pk": {"S": TicketItem.key(ref)}, ":prefix": {"S": "contact#"}},
-    )
-    deserializer = TypeDeserializer()
-    return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in found.get("Items", [])]
