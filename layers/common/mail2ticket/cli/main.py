@@ -4,6 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from mail2ticket.cli.parse import add_parser as add_parse_parser
 from mail2ticket.cli.table import render, to_json
 
 
@@ -48,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("message_key")
     retry.add_argument("--json", action="store_true", help="print JSON instead of a table")
     retry.set_defaults(run=_retry)
+    add_parse_parser(commands)
     return root
 
 

@@ -18,6 +18,7 @@ _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|#%&{}^~`\[\]$@=;+!\']+')
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
 _MAX_NAME_BYTES = 180
+DUPLICATE = "duplicate of an attachment the ticket has"
 _RESIZABLE = {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"}
 
 
@@ -92,7 +93,7 @@ def select_attachments(
                 continue
         key = key_of(attachment)
         if key in seen:
-            rejected.append(Rejected(attachment, "duplicate of an attachment the ticket has"))
+            rejected.append(Rejected(attachment, DUPLICATE))
             continue
         seen.add(key)
         kept.append(attachment)

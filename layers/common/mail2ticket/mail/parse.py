@@ -371,7 +371,8 @@ def _attachment(part: _Part, content: bytes) -> Attachment:
     if not filename and part.content_type == "message/rfc822":
         inner_subject = _inner_subject(part.message)
         filename = f"{inner_subject}.eml" if inner_subject else None
-    inline = part.disposition == "inline" or bool(part.content_id)
+    # Gmail gives attachments a Content-ID too: only a part not marked as an attachment is inline.
+    inline = part.disposition == "inline" or (part.disposition != "attachment" and bool(part.content_id))
     name = filename or _default_name(part.content_type)
     return _file(name, part.content_type, content, inline, part.content_id)
 

@@ -257,10 +257,10 @@ def _intro_size(lines: Sequence[str], i: int, compiled: Rules) -> int:
         if i + size > len(lines):
             return 0
         last = lines[i + size - 1]
-        if ":" not in last and "：" not in last:
-            continue  # every introduction ends with a colon: most lines are passed over here
         if size > 1 and (not last.strip() or is_quoted(last) or _complete(lines[i])):
             return 0
+        if ":" not in last and "：" not in last:
+            continue  # every introduction ends with a colon: most lines are passed over here
         window = _window(lines, i, size)
         if len(window) > 300:
             return 0

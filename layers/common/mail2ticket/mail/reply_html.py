@@ -23,6 +23,7 @@ _CUT_SELECTORS = (
 )
 _SPACES = re.compile(r"[ \t\r\n\f\v\u200b]+")
 _EXIT = object()
+_EXIT_PRE = object()
 _BREAK = object()
 
 
@@ -124,7 +125,7 @@ def _render(
     lines = _Lines([], [])
     chunks: list[str] = []
     nodes: list[NavigableString] = []
-    depth = 0
+    depth = pre = 0
     line_quoted = False
 
     def finish() -> None:
@@ -140,41 +141,54 @@ def _render(
         if "".join(chunks).strip():
             finish()
 
+    def add(text: str, node: NavigableString) -> None:
+        nonlocal line_quoted
+        chunks.append(text)
+        nodes.append(node)
+        line_quoted = line_quoted or (depth > 0 and bool(text.strip()))
+
     stack: list[object] = [root]
     while stack:
         node = stack.pop()
         if node is _EXIT:
             depth -= 1
-            continue
-        if node is _BREAK:
+        elif node is _EXIT_PRE:
+            pre -= 1
+        elif node is _BREAK:
             block_break()
+        elif isinstance(node, Comment):
             continue
-        if isinstance(node, Comment):
-            continue
-        if isinstance(node, NavigableString):
-            if type(node) is NavigableString:
-                chunks.append(_SPACES.sub(" ", str(node)))
-                nodes.append(node)
-                line_quoted = line_quoted or depth > 0
-            continue
-        if not isinstance(node, Tag) or node.name in HIDDEN:
-            continue
-        if matches(node, cutting):
-            lines.cut_node = node
-            break
-        if node.name == "br":
-            finish()
-            continue
-        if node.name in BLOCKS:
-            block_break()
-            stack.append(_BREAK)
-        if node.name in ("td", "th"):
-            chunks.append(" ")
-        if matches(node, quoting):
-            lines.quoted.append(node)
-            depth += 1
-            stack.append(_EXIT)
-        stack.extend(reversed(node.contents))
+        elif isinstance(node, NavigableString):
+            if type(node) is not NavigableString:
+                continue
+            if not pre:
+                add(_SPACES.sub(" ", str(node)), node)
+                continue
+            first, *rest = str(node).split("\n")
+            add(first, node)
+            for part in rest:
+                finish()
+                add(part, node)
+        elif isinstance(node, Tag) and node.name not in HIDDEN:
+            if matches(node, cutting):
+                lines.cut_node = node
+                break
+            if node.name == "br":
+                finish()
+                continue
+            if node.name in BLOCKS:
+                block_break()
+                stack.append(_BREAK)
+            if node.name in ("td", "th"):
+                chunks.append(" ")
+            if node.name == "pre":
+                pre += 1
+                stack.append(_EXIT_PRE)
+            if matches(node, quoting):
+                lines.quoted.append(node)
+                depth += 1
+                stack.append(_EXIT)
+            stack.extend(reversed(node.contents))
     finish()
     return lines
 

@@ -2,10 +2,17 @@
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mail2ticket.config.models import GlobalConfig
-from mail2ticket.mail.attachments import AttachmentKey, Rejected, parse_size, select_attachments
+from mail2ticket.mail.attachments import (
+    DUPLICATE,
+    AttachmentKey,
+    Rejected,
+    key_of,
+    parse_size,
+    select_attachments,
+)
 from mail2ticket.mail.html import sanitize_html
 from mail2ticket.mail.parse import Attachment, ParsedMail
 from mail2ticket.mail.reply import Reply, extract, rules
@@ -32,6 +39,18 @@ class MailContent:
     def new_part_without_signature(self) -> str:
         return Reply(self.new_part_text, self.signature).without_signature
 
+    def without(self, existing: Iterable[AttachmentKey]) -> "MailContent":
+        """This content without the attachments a ticket already has (same name, type, size and hash)."""
+        known = set(existing)
+        duplicates = [a for a in self.attachments if key_of(a) in known]
+        if not duplicates:
+            return self
+        return replace(
+            self,
+            attachments=tuple(a for a in self.attachments if key_of(a) not in known),
+            rejected=(*self.rejected, *(Rejected(a, DUPLICATE) for a in duplicates)),
+        )
+
 
 def understand(
     mail: ParsedMail, settings: GlobalConfig, existing: Iterable[AttachmentKey] = ()
@@ -51,7 +70,7 @@ def understand(
     )
     dropped_cids = {r.attachment.content_id for r in rejected if r.attachment.content_id}
     dropped_cids -= {a.content_id for a in kept if a.content_id}
-    dropped_cids -= {r.attachment.content_id for r in rejected if r.reason.startswith("duplicate")}
+    dropped_cids -= {r.attachment.content_id for r in rejected if r.reason == DUPLICATE}
     html = _without_images(mail.body_html, dropped_cids) if mail.body_html else None
     found = None
     if html and html.strip() and (_prefers_html(settings.body_parts_order, mail) or not mail.body_text):

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 from mail2ticket.config.models import Behavior, GlobalConfig, InboxConfig, UnknownCallerBehavior
 from mail2ticket.errors import ErrorCode, PermanentError
+from mail2ticket.mail.attachments import AttachmentKey
 from mail2ticket.mail.parse import ParsedMail
-from mail2ticket.mail.reply import new_part
-from mail2ticket.mail.undesired import undesired_reason
+from mail2ticket.mail.understand import MailContent, understand
 from mail2ticket.store import tickets as repo
 from mail2ticket.store.models import AttachmentItem, LogEntry, MessageLink, PersonItem, Replica, TicketItem
 from mail2ticket.store.raw import put_attachment
@@ -33,7 +33,8 @@ def plan(
     inbox: InboxConfig, settings: GlobalConfig, replica: Replica, mail: ParsedMail, attempt_id: str, now: int
 ) -> tuple[repo.Commit, Outcome]:
     """The commit for this mail and the outcome it stands for; raises PermanentError for a refused mail."""
-    reason = undesired_reason(mail, settings.undesired_subject_patterns)
+    content = understand(mail, settings)
+    reason = content.undesired
     if reason:
         change = repo.Commit(replica, attempt_id, "undesired", now, undesired_reason=reason)
         return change, Outcome("undesired", "undesired", error_message=reason)
@@ -44,8 +45,11 @@ def plan(
         )
     caller = resolve_caller(inbox, mail, now)
     if ticket is None:
-        return _create(inbox, replica, mail, caller, attempt_id, now)
-    return _update(settings, replica, mail, ticket, attempt_id, now)
+        return _create(inbox, replica, mail, content, caller, attempt_id, now)
+    existing = [
+        AttachmentKey(a.filename, a.content_type, a.size, a.sha256) for a in repo.attachments(ticket.ref)
+    ]
+    return _update(settings, replica, mail, content.without(existing), ticket, attempt_id, now)
 
 
 def find_ticket(inbox: InboxConfig, mail: ParsedMail) -> TicketItem | None:
@@ -80,12 +84,18 @@ def resolve_caller(inbox: InboxConfig, mail: ParsedMail, now: int) -> PersonItem
 
 
 def _create(
-    inbox: InboxConfig, replica: Replica, mail: ParsedMail, caller: PersonItem, attempt_id: str, now: int
+    inbox: InboxConfig,
+    replica: Replica,
+    mail: ParsedMail,
+    content: MailContent,
+    caller: PersonItem,
+    attempt_id: str,
+    now: int,
 ) -> tuple[repo.Commit, Outcome]:
     ref = repo.next_reference(inbox.target_class.value)
     values = {
         "title": ticket_title(mail.subject, inbox.ticket_default_title),
-        "description": mail.body_text,
+        "description": content.body_text,
         "org": caller.org,
         **field_values(inbox.ticket_default_values),
     }
@@ -104,21 +114,27 @@ def _create(
         updated_at=now,
     )
     change = repo.Commit(replica, attempt_id, "processed", now, ticket_ref=ref, new_ticket=ticket)
-    change.items.extend(_attachment_items(ref, replica, mail, now))
+    change.items.extend(_attachment_items(ref, replica, content, now))
     change.items.extend(_links(ref, mail))
     return change, Outcome("processed", "created", ticket_ref=ref)
 
 
 def _update(
-    settings: GlobalConfig, replica: Replica, mail: ParsedMail, ticket: TicketItem, attempt_id: str, now: int
+    settings: GlobalConfig,
+    replica: Replica,
+    mail: ParsedMail,
+    content: MailContent,
+    ticket: TicketItem,
+    attempt_id: str,
+    now: int,
 ) -> tuple[repo.Commit, Outcome]:
     entry = LogEntry(
         pk=ticket.pk,
         sk=f"log#{int(replica.created_at):012d}#{replica.inbox_id}#{replica.message_key}",
         log=settings.ticket_log.get(ticket.ticket_class, "public_log"),
         author_email=mail.from_addr,
-        text=new_part(mail.body_text, settings.multiline_delimiter_patterns, settings.introductory_patterns),
-        full_text=mail.body_text,
+        text=content.new_part_text,
+        full_text=content.body_text,
         message_id=mail.message_id,
         inbox_id=replica.inbox_id,
         message_key=replica.message_key,
@@ -126,7 +142,7 @@ def _update(
     )
     change = repo.Commit(replica, attempt_id, "processed", now, ticket_ref=ticket.ref, touched_ticket=ticket)
     change.items.append(entry)
-    change.items.extend(_attachment_items(ticket.ref, replica, mail, now))
+    change.items.extend(_attachment_items(ticket.ref, replica, content, now))
     change.items.extend(_links(ticket.ref, mail))
     return change, Outcome("processed", "updated", ticket_ref=ticket.ref)
 
@@ -135,9 +151,9 @@ def _links(ref: str, mail: ParsedMail) -> list[MessageLink]:
     return [MessageLink(pk=MessageLink.key(mail.message_id), ticket_ref=ref)] if mail.message_id else []
 
 
-def _attachment_items(ref: str, replica: Replica, mail: ParsedMail, now: int) -> list[AttachmentItem]:
+def _attachment_items(ref: str, replica: Replica, content: MailContent, now: int) -> list[AttachmentItem]:
     items = {}
-    for attachment in mail.attachments:
+    for attachment in content.attachments:
         key = put_attachment(attachment.content, attachment.content_type)
         sk = f"att#{attachment.sha256}#{attachment.filename}"
         items[sk] = AttachmentItem(
