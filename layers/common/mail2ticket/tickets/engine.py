@@ -47,7 +47,7 @@ def plan(
     if ticket is None:
         return _create(inbox, replica, mail, content, caller, attempt_id, now)
     existing = [
-        AttachmentKey(a.filename, a.content_type, a.size, a.sha256) for a in repo.attachments(ticket.ref)
+        AttachmentKey(a.filename, a.content_type, int(a.size), a.sha256) for a in repo.attachments(ticket.ref)
     ]
     return _update(settings, replica, mail, content.without(existing), ticket, attempt_id, now)
 
