@@ -58,7 +58,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     if ascii_only and declared in (None, "cp1252", "utf-8"):
         return data.decode("ascii")
     # 8-bit bytes under an ASCII or Latin-1 label are most often UTF-8 mislabelled by the sender.
-    candidates = ["utf-8", declared] if declared in (None, "cp1252") else [declared, "utf-8"]
+    candidates = ["utf-8", declared] if declared in (None, "cp1252") else [declared, "utf-8", "cp1252"]
     for codec in candidates:
         if codec is None:
             continue

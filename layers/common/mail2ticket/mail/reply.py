@@ -31,7 +31,7 @@ _SEPARATOR = re.compile(r"^\s*(?:[-_=*~—–]{3,}[^\n]{0,60}?[-_=*~—–]{2,}|
 _QUOTE_VERBS = re.compile(
     r"(?:wrote|writes|schrieb|a écrit|escribió|escribio|ha scritto|schreef|skrev|napisał\(a\)|napisał"
     r"|napisała|escreveu|написал\(а\)|написал|написала|kirjoitti|írta|yazdı|napsal|scrisse|a scris"
-    r"|έγραψε|כתב)\s*[:：]\s*$",
+    r"|έγραψε|כתב)(?:\s|\s\S.{0,100}@\S+)?\s*[:：]\s*$",
     re.IGNORECASE,
 )
 _QUOTE_HINT = re.compile(r"@|\d")
