@@ -12,7 +12,7 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format validate build unit integration clean schemas
+.PHONY: help venv demo test lint format validate build unit integration clean schemas bench-mail
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -72,3 +72,7 @@ schemas: venv
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# Reply extraction scores, malformed mail and parsing time on ../shared/corpus (or CORPUS=<path>).
+bench-mail: venv
+	$(PY) bench/mail.py

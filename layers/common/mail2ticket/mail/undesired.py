@@ -9,6 +9,9 @@ from mail2ticket.mail.parse import ParsedMail
 def undesired_reason(mail: ParsedMail, subject_patterns: Sequence[str]) -> str | None:
     """Why this mail is undesired (auto-reply, bounce, bulk, subject pattern), or None."""
     headers = mail.headers
+    # A bounce also carries Auto-Submitted: reporting it as a bounce says more.
+    if mail.content_type == "multipart/report":
+        return "delivery status report"
     auto_submitted = headers.get("auto-submitted", "").strip().lower()
     if auto_submitted and auto_submitted != "no":
         return f"Auto-Submitted: {auto_submitted}"
@@ -18,8 +21,6 @@ def undesired_reason(mail: ParsedMail, subject_patterns: Sequence[str]) -> str |
     precedence = headers.get("precedence", "").strip().lower()
     if precedence in {"bulk", "junk", "auto_reply"}:
         return f"Precedence: {precedence}"
-    if mail.content_type == "multipart/report":
-        return "delivery status report"
     for pattern in subject_patterns:
         if re.search(pattern, mail.subject, flags=re.IGNORECASE):
             return f"subject matches {pattern!r}"

@@ -12,8 +12,9 @@ from mail2ticket.config.models import (
     UnknownCallerBehavior,
 )
 from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError
+from mail2ticket.mail.attachments import AttachmentKey
 from mail2ticket.mail.parse import Attachment, ParsedMail
-from mail2ticket.mail.reply import new_part
+from mail2ticket.mail.understand import MailContent, understand
 from mail2ticket.mail.undesired import undesired_reason
 from mail2ticket.store import tickets as repo
 from mail2ticket.store.config import load_inbox
@@ -57,7 +58,8 @@ def plan(
     inbox: InboxConfig, settings: GlobalConfig, replica: Replica, mail: ParsedMail, attempt_id: str, now: int
 ) -> tuple[repo.Commit, Outcome]:
     """The commit for this mail and the outcome it stands for; raises PermanentError for a refused mail."""
-    reason = automatic_reason(mail, settings)
+    content = understand(mail, settings)
+    reason = content.undesired
     if reason:
         return undesired(replica, attempt_id, now, reason)
     ticket = None if inbox.behavior is Behavior.CREATE_ONLY else find_ticket(inbox, settings, mail)
@@ -67,9 +69,15 @@ def plan(
         )
     caller = resolve_caller(inbox, mail, now)
     if ticket is None:
-        change, outcome = _create(inbox, settings, replica, mail, caller, attempt_id, now)
+        change, outcome = _create(inbox, settings, replica, mail, content, caller, attempt_id, now)
     else:
-        change, outcome = _update(inbox, settings, replica, mail, ticket, attempt_id, now)
+        existing = [
+            AttachmentKey(a.filename, a.content_type, int(a.size), a.sha256)
+            for a in repo.attachments(ticket.ref)
+        ]
+        change, outcome = _update(
+            inbox, settings, replica, mail, content.without(existing), ticket, attempt_id, now
+        )
     change.pending_action, change.pending_action_folder = _storage_action(inbox)
     return change, outcome
 
@@ -159,6 +167,7 @@ def _create(
     settings: GlobalConfig,
     replica: Replica,
     mail: ParsedMail,
+    content: MailContent,
     caller: PersonItem,
     attempt_id: str,
     now: int,
@@ -166,7 +175,7 @@ def _create(
     values = field_values(inbox.ticket_default_values)
     standard = {
         "title": ticket_title(mail.subject, inbox.ticket_default_title),
-        "description": bounded(mail.body_text),
+        "description": bounded(content.body_text),
         "org_id": caller.org,
         "origin": "mail",
     }
@@ -196,7 +205,7 @@ def _create(
     change.sender_limit = repo.SenderLimit(
         mail.from_addr, now // 3600, settings.max_tickets_per_sender_per_hour
     )
-    change.items.extend(_attachment_items(ref, replica, mail_attachments(mail), now))
+    change.items.extend(_attachment_items(ref, replica, content.attachments, now))
     change.items.extend(_links(ref, mail))
     if inbox.import_additional_contacts in (ImportContacts.ALWAYS, ImportContacts.ONLY_ON_CREATION):
         change.items.extend(_contacts(inbox, ref, mail, {caller.email}, replica, now))
@@ -208,6 +217,7 @@ def _update(
     settings: GlobalConfig,
     replica: Replica,
     mail: ParsedMail,
+    content: MailContent,
     ticket: TicketItem,
     attempt_id: str,
     now: int,
@@ -217,8 +227,8 @@ def _update(
         sk=f"log#{int(replica.created_at):012d}#{replica.inbox_id}#{replica.message_key}",
         log=settings.ticket_log.get(ticket.ticket_class, "public_log"),
         author_email=mail.from_addr,
-        text=bounded(reply_text(mail, settings)),
-        full_text=bounded(mail.body_text),
+        text=bounded(content.new_part_text),
+        full_text=bounded(content.body_text),
         message_id=mail.message_id,
         inbox_id=replica.inbox_id,
         message_key=replica.message_key,
@@ -234,7 +244,7 @@ def _update(
         new_status=apply_stimuli(ticket.ticket_class, ticket.status, inbox.stimuli),
     )
     change.items.append(entry)
-    change.items.extend(_attachment_items(ticket.ref, replica, mail_attachments(mail), now))
+    change.items.extend(_attachment_items(ticket.ref, replica, content.attachments, now))
     change.items.extend(_links(ticket.ref, mail))
     if inbox.import_additional_contacts in (ImportContacts.ALWAYS, ImportContacts.ONLY_ON_UPDATE):
         change.items.extend(
@@ -249,16 +259,6 @@ def bounded(text: str) -> str:
     if len(data) <= MAX_TEXT_BYTES:
         return text
     return data[: MAX_TEXT_BYTES - len(TRUNCATED.encode())].decode(errors="ignore") + TRUNCATED
-
-
-def reply_text(mail: ParsedMail, settings: GlobalConfig) -> str:
-    """The new part of a reply, as its log entry shows it."""
-    return new_part(mail.body_text, settings.multiline_delimiter_patterns, settings.introductory_patterns)
-
-
-def mail_attachments(mail: ParsedMail) -> Iterable[Attachment]:
-    """The mail's files that become ticket attachments."""
-    return mail.attachments
 
 
 def _storage_action(inbox: InboxConfig) -> tuple[str | None, str | None]:

@@ -1,0 +1,150 @@
+"""Mail understanding on the shared corpus: reply extraction scores, malformed mail, time against the stdlib.
+
+Run by `make bench-mail`. The corpus is `../shared/corpus` beside the repository, or `CORPUS=<path>`.
+"""
+
+import contextlib
+import email
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mail2ticket.config import GlobalConfig
+from mail2ticket.errors import ErrorCode, PermanentError
+from mail2ticket.mail import parse_mail, understand
+from mail2ticket.mail.reply import Reply, extract, rules
+from mail2ticket.mail.reply_html import html_reply
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = GlobalConfig()
+RULES = rules(
+    tuple(SETTINGS.multiline_delimiter_patterns),
+    tuple(SETTINGS.introductory_patterns),
+    tuple(SETTINGS.delimiter_patterns),
+)
+# Anchors (exact / F1) as the corpus README lists them.
+ANCHORS = {
+    "reply_fixtures": "mail-parser-reply .80/.93  email_reply_parser .63/.83  talon .41/.77",
+    "talon_standard": "talon 1.00/1.00  email_reply_parser .75/.80",
+    "talon_html": "talon html 1.00/1.00  email_reply_parser .46/.75",
+}
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKENS = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
+TIME_ROUNDS = 5
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKENS.findall(text.lower())
+
+
+def f1(found: str, expected: str) -> float:
+    got, want = tokens(found), tokens(expected)
+    if not got and not want:
+        return 1.0
+    common = sum(min(got.count(t), want.count(t)) for t in set(got))
+    if not common:
+        return 0.0
+    precision, recall = common / len(got), common / len(want)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact(found: str, expected: str) -> bool:
+    return " ".join(found.split()) == " ".join(expected.split())
+
+
+def reply_of(path: Path, input_format: str) -> Reply:
+    raw = path.read_bytes()
+    if input_format == "text":
+        return extract(raw.decode("utf-8", "replace"), RULES)
+    if input_format == "html":
+        return html_reply(raw.decode("utf-8", "replace"), SETTINGS.html_tags_to_remove, RULES).reply
+    content = understand(parse_mail(raw), SETTINGS)
+    return Reply(content.new_part_text, content.signature)
+
+
+def score_set(folder: Path) -> tuple[int, float, float, float]:
+    """n, exact, F1, and F1 of new_part_text as is (before the signature is taken off)."""
+    rows = [json.loads(line) for line in (folder / "expectations.jsonl").read_text().splitlines() if line]
+    exacts, f1s, raw_f1s = [], [], []
+    for row in rows:
+        reply = reply_of(folder / row["file"], row["input_format"])
+        # The set says what it expects: with or without the signature below the new part.
+        found = reply.without_signature if "signature" in row.get("semantics", "") else reply.text
+        answers = [row["expected"], *row.get("alts", [])]
+        exacts.append(any(exact(found, a) for a in answers))
+        f1s.append(max(f1(found, a) for a in answers))
+        raw_f1s.append(max(f1(reply.text, a) for a in answers))
+        if os.environ.get("VERBOSE") and f1s[-1] < 1:
+            print(
+                f"  {row['id']}: F1 {f1s[-1]:.2f}\n    got: {found[:300]!r}\n    want: {answers[0][:300]!r}"
+            )
+    n = len(rows)
+    return n, sum(exacts) / n, sum(f1s) / n, sum(raw_f1s) / n
+
+
+def handled(raw: bytes) -> bool:
+    try:
+        understand(parse_mail(raw), SETTINGS)
+    except PermanentError as exc:
+        return exc.code is ErrorCode.DECODE_FAILED and bool(exc.message)
+    except Exception as exc:
+        print(f"  unhandled {type(exc).__name__}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def ours(raw: bytes) -> None:
+    with contextlib.suppress(PermanentError):
+        understand(parse_mail(raw), SETTINGS)
+
+
+def bare(raw: bytes) -> None:
+    for _part in email.message_from_bytes(raw).walk():
+        pass
+
+
+def median_times(messages: list[bytes]) -> tuple[float, float]:
+    """Median over messages of the best of a few runs, ours and bare interleaved so load hits both alike."""
+    ours_best, bare_best = [], []
+    for raw in messages:
+        timings: dict[Callable[[bytes], None], float] = {ours: float("inf"), bare: float("inf")}
+        for _ in range(TIME_ROUNDS):
+            for run in (ours, bare):
+                started = time.perf_counter()
+                run(raw)
+                timings[run] = min(timings[run], time.perf_counter() - started)
+        ours_best.append(timings[ours])
+        bare_best.append(timings[bare])
+    return statistics.median(ours_best), statistics.median(bare_best)
+
+
+def main() -> int:
+    corpus = Path(os.environ.get("CORPUS") or ROOT.parent / "shared" / "corpus")
+    if not corpus.is_dir():
+        print(f"no corpus at {corpus}: set CORPUS=<path>", file=sys.stderr)
+        return 2
+    print(f"corpus {corpus}")
+    print(f"{'set':16} {'n':>3} {'exact':>6} {'F1':>6}   (F1 with signature)   anchors exact/F1")
+    for name in ANCHORS:
+        n, ex, score, raw_score = score_set(corpus / name)
+        print(f"{name:16} {n:3d} {ex:6.2f} {score:6.2f}   ({raw_score:.2f})               {ANCHORS[name]}")
+    malformed = sorted(p for p in (corpus / "malformed").rglob("*") if p.is_file())
+    ok = sum(handled(p.read_bytes()) for p in malformed)
+    print(f"malformed handled {ok}/{len(malformed)}")
+    mime = [p.read_bytes() for p in malformed]
+    mime += [p.read_bytes() for p in sorted((corpus / "talon_standard" / "inputs").glob("*"))]
+    ours_s, bare_s = median_times(mime)
+    print(
+        f"median per message over {len(mime)} mails: ours {ours_s * 1e3:.3f} ms, bare {bare_s * 1e3:.3f} ms"
+    )
+    print(f"mail_time_ratio={ours_s / bare_s:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
