@@ -146,6 +146,8 @@ class TicketItem(Model):
     ticket_class = UnicodeAttribute()
     title = UnicodeAttribute()
     description = UnicodeAttribute()
+    # Sanitized HTML of the mail, inline images pointing at their attachment's key; None for text mail.
+    description_html = UnicodeAttribute(null=True)
     caller_email = UnicodeAttribute()
     org = UnicodeAttribute(null=True)
     origin = UnicodeAttribute(default="mail")
@@ -174,6 +176,7 @@ class LogEntry(Model):
     author_email = UnicodeAttribute()
     text = UnicodeAttribute()
     full_text = UnicodeAttribute(null=True)
+    html = UnicodeAttribute(null=True)
     message_id = UnicodeAttribute(null=True)
     inbox_id = UnicodeAttribute()
     message_key = UnicodeAttribute()

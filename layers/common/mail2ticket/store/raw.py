@@ -34,9 +34,14 @@ def get_object(key: str) -> bytes:
     return bytes(body.read())
 
 
+def attachment_key(sha256: str) -> str:
+    """Where an attachment's content lives; inline images in stored HTML point here too."""
+    return f"attachments/{sha256}"
+
+
 def put_attachment(data: bytes, content_type: str) -> str:
     """Store an attachment's content under its sha256; returns the key."""
-    key = f"attachments/{sha256_hex(data)}"
+    key = attachment_key(sha256_hex(data))
     client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=data, ContentType=content_type)
     return key
 

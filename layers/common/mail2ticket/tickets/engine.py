@@ -12,7 +12,8 @@ from mail2ticket.config.models import (
     UnknownCallerBehavior,
 )
 from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError
-from mail2ticket.mail.attachments import AttachmentKey
+from mail2ticket.mail.attachments import DUPLICATE, AttachmentKey
+from mail2ticket.mail.html import rewrite_cids
 from mail2ticket.mail.parse import Attachment, ParsedMail
 from mail2ticket.mail.understand import MailContent, understand
 from mail2ticket.mail.undesired import undesired_reason
@@ -28,7 +29,7 @@ from mail2ticket.store.models import (
     ReplicaStatus,
     TicketItem,
 )
-from mail2ticket.store.raw import put_attachment
+from mail2ticket.store.raw import attachment_key, put_attachment
 from mail2ticket.tickets.lifecycle import CLOSED, apply_stimuli
 from mail2ticket.tickets.rules import field_values, reference_from_subject, ticket_title
 
@@ -192,6 +193,7 @@ def _create(
         ticket_class=inbox.target_class.value,
         title=fields["title"],
         description=fields["description"],
+        description_html=stored_html(content.body_html, content),
         org=org,
         origin=fields["origin"],
         caller_email=caller.email,
@@ -229,6 +231,7 @@ def _update(
         author_email=mail.from_addr,
         text=bounded(content.new_part_text),
         full_text=bounded(content.body_text),
+        html=stored_html(content.new_part_html, content),
         message_id=mail.message_id,
         inbox_id=replica.inbox_id,
         message_key=replica.message_key,
@@ -259,6 +262,16 @@ def bounded(text: str) -> str:
     if len(data) <= MAX_TEXT_BYTES:
         return text
     return data[: MAX_TEXT_BYTES - len(TRUNCATED.encode())].decode(errors="ignore") + TRUNCATED
+
+
+def stored_html(html: str | None, content: MailContent) -> str | None:
+    """Sanitized HTML with `cid:` images pointing at their stored attachment; None when it would not fit."""
+    if not html:
+        return None
+    files = [*content.attachments, *(r.attachment for r in content.rejected if r.reason == DUPLICATE)]
+    rewritten = rewrite_cids(html, {a.content_id: attachment_key(a.sha256) for a in files if a.content_id})
+    # Unlike text, HTML cannot be cut anywhere: too long, the text rendering and the raw EML stand for it.
+    return rewritten if len(rewritten.encode()) <= MAX_TEXT_BYTES else None
 
 
 def _storage_action(inbox: InboxConfig) -> tuple[str | None, str | None]:
