@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from mail2ticket.config.sizes import parse_size
 from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError
 from mail2ticket.mail.parse import parse_mail
 from mail2ticket.observability import inbox_metric, logger, metrics
@@ -72,6 +73,11 @@ def _apply(claim: Claim, now: int) -> Outcome:
     replica = claim.replica
     inbox = load_inbox(replica.inbox_id)
     settings = load_global_config()
+    limit = parse_size(settings.maximum_email_size)
+    if replica.size > limit:
+        raise PermanentError(
+            ErrorCode.TOO_BIG, f"mail of {replica.size} bytes is over maximum_email_size {limit}"
+        )
     mail = parse_mail(get_object(replica.s3_key))
     change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
     repo.commit(change)

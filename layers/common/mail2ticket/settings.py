@@ -20,6 +20,8 @@ class Settings(BaseModel):
     max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
     processing_lease_seconds: int = Field(900, alias="PROCESSING_LEASE_SECONDS", ge=1)
     poll_lease_seconds: int = Field(300, alias="POLL_LEASE_SECONDS", ge=1)
+    # A replica still new (or stuck processing) this long after it was queued is queued again.
+    requeue_after_seconds: int = Field(600, alias="REQUEUE_AFTER_SECONDS", ge=1)
 
 
 @cache
