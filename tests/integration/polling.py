@@ -24,8 +24,9 @@ def mail(subject: str, body: str = "body", message_id: str | None = None) -> byt
 
 
 def poll(minutes_later: int | None = None) -> dict[str, Any]:
-    """One poller run, each a while after the previous one so every inbox is due."""
-    offset = minutes_later if minutes_later is not None else 5 * next(_ticks)
+    """One poller run, each a quarter of an hour after the previous one: every inbox is due, and a replica
+    queued by the previous run is old enough to be queued again when it is still new."""
+    offset = minutes_later if minutes_later is not None else 15 * next(_ticks)
     return runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=offset))
 
 
