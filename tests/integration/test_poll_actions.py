@@ -21,7 +21,9 @@ def _ask(subject: str, inbox_id: str, action: str, folder: str | None = None) ->
 
 
 def _flag_deleted_by_another_client(account: MailAccount, subject: str) -> None:
-    with MailBoxUnencrypted("127.0.0.1", account.server.imap_port).login(account.login, account.password) as box:
+    with MailBoxUnencrypted("127.0.0.1", account.server.imap_port).login(
+        account.login, account.password
+    ) as box:
         [uid] = [m.uid for m in box.fetch(headers_only=True, mark_seen=False) if m.subject == subject]
         # imap-tools' flag() expunges the whole folder afterwards: a plain STORE is what a mail client does.
         assert box.client.uid("STORE", uid, "+FLAGS", "(\\Deleted)")[0] == "OK"

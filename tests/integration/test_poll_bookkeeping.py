@@ -1,4 +1,4 @@
-"""Exact bookkeeping: cut connections, renumbered folders, lost queue messages, size limit, presence, leases."""
+"""Exact bookkeeping: cut connections, renumbered folders, lost queue messages, size limit, presence."""
 
 import os
 import socket
@@ -123,7 +123,7 @@ def test_a_changed_uidvalidity_reprocesses_nothing(mail_account: MailAccount) ->
     mail_account.append(mail("Really new"))
     result = by_inbox(cycle())["renumbered"]
 
-    # Then only the new mail was received; the known ones keep their keys, now located under the new UIDVALIDITY
+    # Then only the new mail was received; the known ones keep their keys, located under the new UIDVALIDITY
     assert (result["received"], result["relocated"]) == (1, 2)
     assert ticket_titles() == ["Really new", "With id", "Without id"]
     after = {r.message_key: r for r in replicas("renumbered")}

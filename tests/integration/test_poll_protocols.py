@@ -12,7 +12,9 @@ _POP3_MODES = [("ssl", "pop3s_port"), ("starttls", "pop3_port"), ("none", "pop3_
 
 
 @pytest.mark.parametrize(("security", "port"), _IMAP_MODES)
-def test_imap_reads_new_mail_in_every_security_mode(mail_account: MailAccount, security: str, port: str) -> None:
+def test_imap_reads_new_mail_in_every_security_mode(
+    mail_account: MailAccount, security: str, port: str
+) -> None:
     # Given an IMAP inbox in this security mode, with a verified certificate where TLS is used
     save(mail_account.inbox("imap", security=security, port=getattr(mail_account.server, port)))
     mail_account.append(mail(f"Over IMAP {security}"))
@@ -30,7 +32,9 @@ def test_imap_reads_new_mail_in_every_security_mode(mail_account: MailAccount, s
 
 @pytest.mark.parametrize(("security", "port"), _POP3_MODES)
 def test_pop3_reads_new_mail_once_keyed_by_uidl(mail_account: MailAccount, security: str, port: str) -> None:
-    save(mail_account.inbox("pop", protocol="pop3", security=security, port=getattr(mail_account.server, port)))
+    save(
+        mail_account.inbox("pop", protocol="pop3", security=security, port=getattr(mail_account.server, port))
+    )
     mail_account.append(mail(f"Over POP3 {security}"))
     cycle()
     mail_account.append(mail("Second one"))
@@ -114,7 +118,9 @@ def test_a_refused_login_is_reported_with_the_servers_reason(mail_account: MailA
 
 
 @pytest.mark.parametrize("spelling", ["INBOX.Support.Sub", "INBOX/Support/Sub"])
-def test_any_folder_spelling_and_several_inboxes_on_one_account(mail_account: MailAccount, spelling: str) -> None:
+def test_any_folder_spelling_and_several_inboxes_on_one_account(
+    mail_account: MailAccount, spelling: str
+) -> None:
     # Given one account read by two inboxes: INBOX and a sub-folder written with dots or slashes
     mail_account.append(mail("In the sub-folder"), folder="INBOX/Support/Sub")
     mail_account.append(mail("In INBOX"))

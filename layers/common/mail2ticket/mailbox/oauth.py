@@ -2,6 +2,7 @@
 refresh token. Tokens are cached per execution environment while valid and renewed before they expire."""
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -116,7 +117,8 @@ def _google_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
         _token_endpoint(inbox), data=urllib.parse.urlencode(form).encode(), method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        context = ssl.create_default_context()
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = _error_text(exc.read())
