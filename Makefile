@@ -12,7 +12,7 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format validate build unit integration clean
+.PHONY: help venv demo test lint format validate build unit integration clean bench-poll
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -65,6 +65,9 @@ unit: venv
 
 integration: venv
 	$(PY) -m pytest tests/integration tests/e2e
+
+bench-poll: venv
+	$(PY) -m bench.poll
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
