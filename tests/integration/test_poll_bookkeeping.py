@@ -132,6 +132,23 @@ def test_a_changed_uidvalidity_reprocesses_nothing(mail_account: MailAccount) ->
     assert {(r.uidvalidity, r.status) for r in after.values()} == {(4242, "processed")}
 
 
+def test_after_a_renumbering_with_only_known_mail_later_polls_fetch_nothing(mail_account: MailAccount) -> None:
+    save(mail_account.inbox("renumbered"))
+    for subject in ("First", "Second"):
+        mail_account.append(mail(subject))
+    cycle()
+    _doveadm(
+        mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "777", "INBOX"
+    )
+
+    renumbered = by_inbox(cycle())["renumbered"]
+    later = by_inbox(cycle())["renumbered"]
+
+    assert (renumbered["received"], renumbered["relocated"]) == (0, 2)
+    assert (later["received"], later["skipped"], later["relocated"]) == (0, 0, 0)
+    assert len(replicas("renumbered")) == 2 and ticket_titles() == ["First", "Second"]
+
+
 def test_a_replica_whose_queue_message_was_lost_is_queued_again(mail_account: MailAccount) -> None:
     # Given a polled mail whose queue message was lost
     save(mail_account.inbox("lost"))

@@ -4,6 +4,7 @@ out the mailbox actions other components recorded on replicas."""
 import hashlib
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -162,34 +163,38 @@ class _InboxPoller:
         self.present = set(present)
         previous = store.saved_present(self.state)
         renumbered = self.state.uidvalidity is not None and self.state.uidvalidity != uidvalidity
-        high_water = 0 if renumbered else int(self.state.high_water or 0)
+        mark = _Mark(0 if renumbered else int(self.state.high_water or 0))
         if self.pop3:
             known = set(previous.split("\n")) - {""}
             new = [loc for loc in present if loc not in known]
         else:
-            new = [uid for uid in present if int(uid) > high_water]
+            new = [uid for uid in present if int(uid) > mark.high_water]
+            mark.expect(int(uid) for uid in new)
         if renumbered:
             logger.warning("UIDVALIDITY changed", extra={"old": self.state.uidvalidity, "new": uidvalidity})
-            new = self._relocate_known(session, [int(u) for u in new], uidvalidity)
+            new = self._relocate_known(session, [int(u) for u in new], uidvalidity, mark)
         elif previous and not self.pop3:
             self._record_disappeared(previous, uidvalidity)
         elif self.pop3:
             self._record_disappeared_pop3(previous)
         sizes = session.sizes(new)
         stored: list[Locator] = []
+        completed = False
         try:
             for count, (loc, raw) in enumerate(session.fetch(new), start=1):
                 self._store_message(uidvalidity, loc, raw, sizes.get(loc, len(raw)))
                 stored.append(loc)
                 if not self.pop3:
-                    high_water = max(high_water, int(loc))
-                if count % _MARK_EVERY == 0:
-                    store.save_mark(self.lease, self.owner, uidvalidity, high_water)
+                    mark.handled(int(loc))
+                if count % _MARK_EVERY == 0 and not renumbered:
+                    store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water)
+            completed = True
         finally:
-            # Also after a cut connection: all up to the mark is stored, so the next poll resumes there.
-            store.save_mark(
-                self.lease, self.owner, uidvalidity, high_water, self._present_text(present, stored)
-            )
+            # Also after a cut connection: all up to the mark is stored, so the next poll resumes there. An
+            # interrupted reconciliation is not recorded: the next poll redoes it (relocating is idempotent).
+            if completed or not renumbered:
+                present_text = self._present_text(present, stored)
+                store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water, present_text)
 
     def _present_text(self, present: list[Locator], stored: list[Locator]) -> str:
         """IMAP: UID ranges of the folder; POP3: the UIDLs present whose replica exists (the known ones)."""
@@ -251,7 +256,9 @@ class _InboxPoller:
 
     # ------------------------------------------------------------------ renumbered folder
 
-    def _relocate_known(self, session: MailboxSession, uids: list[int], uidvalidity: int) -> list[Locator]:
+    def _relocate_known(
+        self, session: MailboxSession, uids: list[int], uidvalidity: int, mark: "_Mark"
+    ) -> list[Locator]:
         """Point known mails at their new UIDs (by Message-ID, else sha256 once fetched); return the rest."""
         self.renumbered_known = store.known_mail(self.inbox.inbox_id)
         unknown: list[Locator] = []
@@ -260,11 +267,13 @@ class _InboxPoller:
             keys = self.renumbered_known.by_message_id.get(message_id or "")
             if keys:
                 self._relocate(keys.pop(0), uidvalidity, int(uid))
+                mark.handled(int(uid))
             else:
                 unknown.append(uid)
         return sorted(unknown, key=int)
 
     def _relocate_by_hash(self, sha256: str, uidvalidity: int, loc: Locator) -> bool:
+        """A mail fetched during a reconciliation whose content is known: relocated, not created."""
         assert self.renumbered_known is not None
         keys = self.renumbered_known.by_sha256.get(sha256)
         if not keys:
@@ -352,6 +361,26 @@ class _InboxPoller:
                 )
             else:
                 self.result.actions_done += 1
+
+
+class _Mark:
+    """The high-water mark: the highest UID below which every expected UID is handled (stored or relocated),
+    so a mark saved at any moment never skips a message."""
+
+    def __init__(self, high_water: int) -> None:
+        self.high_water = high_water
+        self._expected: list[int] = []
+        self._handled: set[int] = set()
+        self._next = 0
+
+    def expect(self, uids: Iterable[int]) -> None:
+        self._expected = sorted(uids)
+
+    def handled(self, uid: int) -> None:
+        self._handled.add(uid)
+        while self._next < len(self._expected) and self._expected[self._next] in self._handled:
+            self.high_water = self._expected[self._next]
+            self._next += 1
 
 
 def _int(value: float | None) -> int | None:

@@ -19,6 +19,7 @@ FETCH_BATCH_BYTES = 8 * 1024 * 1024
 
 _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_ESEARCH_ALL = re.compile(rb"\bALL ([\d:,]+)")
 
 
 def uid_set(uids: Iterable[int]) -> str:
@@ -57,6 +58,18 @@ class ImapSession:
             self.uidvalidity = int(status["UIDVALIDITY"])
 
     def present(self) -> list[Locator]:
+        if "ESEARCH" in self._client.capabilities:
+            # RFC 4731: the answer is ranges (`1:9998,10000`), a few bytes whatever the folder's size.
+            self._client.untagged_responses.pop("ESEARCH", None)
+            self._check(self._client.uid("SEARCH", "RETURN", "(ALL)", "ALL"))
+            untagged = self._client.untagged_responses.pop("ESEARCH", [])
+            answer = b" ".join(d for d in untagged if isinstance(d, bytes))
+            found = _ESEARCH_ALL.search(answer)
+            return (
+                [uid for first, last in _ranges(found.group(1)) for uid in range(first, last + 1)]
+                if found
+                else []
+            )
         data = self._check(self._client.uid("SEARCH", "ALL"))
         return [int(uid) for uid in b" ".join(d for d in data if d).split()]
 
@@ -157,6 +170,13 @@ class ImapSession:
             text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
             raise MailboxError(f"IMAP server answered {typ}: {text}")
         return data
+
+
+def _ranges(text: bytes) -> Iterator[tuple[int, int]]:
+    for part in text.split(b","):
+        first, _, last = part.partition(b":")
+        low, high = sorted((int(first), int(last or first)))
+        yield low, high
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
