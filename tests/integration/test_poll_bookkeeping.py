@@ -132,7 +132,7 @@ def test_a_changed_uidvalidity_reprocesses_nothing(mail_account: MailAccount) ->
     assert {(r.uidvalidity, r.status) for r in after.values()} == {(4242, "processed")}
 
 
-def test_after_a_renumbering_with_only_known_mail_later_polls_fetch_nothing(mail_account: MailAccount) -> None:
+def test_after_a_renumbering_of_known_mail_later_polls_fetch_nothing(mail_account: MailAccount) -> None:
     save(mail_account.inbox("renumbered"))
     for subject in ("First", "Second"):
         mail_account.append(mail(subject))
