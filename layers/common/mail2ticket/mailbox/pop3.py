@@ -64,7 +64,7 @@ def _message_id(lines: list[bytes]) -> str:
             break
         elif text.lower().startswith("message-id:"):
             value.append(text.partition(":")[2].strip())
-    return " ".join(value)
+    return " ".join(value).strip()
 
 
 @contextmanager
