@@ -132,3 +132,22 @@ def test_any_folder_spelling_and_several_inboxes_on_one_account(
     # Then each inbox read its own folder only
     assert [r.subject for r in replicas("main")] == ["In INBOX"]
     assert [r.subject for r in replicas("sub")] == ["In the sub-folder"]
+
+
+def test_pop3_records_a_mail_deleted_by_another_client(mail_account: MailAccount) -> None:
+    from imap_tools import MailBoxUnencrypted
+
+    save(mail_account.inbox("pop", protocol="pop3", port=mail_account.server.pop3s_port))
+    mail_account.append(mail("Stays"))
+    mail_account.append(mail("Goes away"))
+    cycle()
+    with MailBoxUnencrypted("127.0.0.1", mail_account.server.imap_port).login(
+        mail_account.login, mail_account.password
+    ) as box:
+        box.delete([m.uid for m in box.fetch(headers_only=True, mark_seen=False) if m.subject == "Goes away"])
+
+    result = by_inbox(cycle())["pop"]
+
+    assert (result["disappeared"], result["received"]) == (1, 0)
+    state = {r.subject: r.disappeared_at for r in replicas("pop")}
+    assert state["Goes away"] is not None and state["Stays"] is None
