@@ -12,7 +12,7 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format validate build unit integration clean schemas bench-mail
+.PHONY: help venv demo test lint format validate build unit integration clean schemas bench-mail bench-poll
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -69,6 +69,9 @@ integration: venv
 
 schemas: venv
 	$(PY) -m mail2ticket.config.schema schemas
+
+bench-poll: venv
+	$(PY) -m bench.poll
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -74,6 +74,20 @@ class MailAccount:
                 box.folder.create(folder)
             box.append(raw, folder, flag_set=())
 
+    def messages(self, folder: str = "INBOX") -> list[tuple[str, str, tuple[str, ...]]]:
+        """(uid, subject, flags) of each message in `folder`, read without setting \\Seen."""
+        from imap_tools import MailBoxUnencrypted
+
+        with MailBoxUnencrypted("127.0.0.1", self.server.imap_port).login(self.login, self.password) as box:
+            box.folder.set(folder)
+            return [
+                (m.uid or "", m.subject, m.flags)
+                for m in box.fetch(mark_seen=False, headers_only=True, bulk=True)
+            ]
+
+    def subjects(self, folder: str = "INBOX") -> list[str]:
+        return sorted(subject for _, subject, _ in self.messages(folder))
+
     def inbox(self, inbox_id: str, **fields: Any) -> Any:
         """An inbox configuration reading this account over IMAPS with certificate verification."""
         from mail2ticket.config import InboxConfig

@@ -41,13 +41,14 @@ ssl_key = <{key_path}
 ssl_min_protocol = TLSv1.2
 
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_verbose = yes
+{oauth2_passdb}
 # A dict passdb rather than passwd-file: Dovecot 2.3 re-stats a passwd-file at most once per second, so a
 # user added right after another login would be refused, while the file dict reloads on every inode change.
 passdb {{
   driver = dict
-  args = {auth_dict_path}
+  args = {auth_dict_path}{dict_mechanisms}
 }}
 userdb {{
   driver = static
@@ -122,6 +123,27 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+"""
+
+
+# With an introspection URL, XOAUTH2 and OAUTHBEARER logins are checked by Dovecot's oauth2 passdb, which
+# asks the token endpoint about each token with a GET (the token appended to the URL).
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {oauth2_conf_path}
+}}
+"""
+
+_OAUTH2_CONF = """\
+introspection_mode = get
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = email
+active_attribute = active
+active_value = true
+tls_ca_cert_file = {cert_path}
 """
 
 
@@ -218,7 +240,7 @@ class Dovecot:
     pop3s_port: int
     cert_path: Path
 
-    def __init__(self, workdir: Path | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, oauth2_introspection_url: str | None = None) -> None:
         self._owns_workdir = workdir is None
         # Short /tmp paths matter: base_dir holds unix sockets whose paths may not exceed 108 bytes.
         self.workdir = Path(tempfile.mkdtemp(prefix="m2t-dovecot-")) if workdir is None else workdir
@@ -234,6 +256,7 @@ class Dovecot:
         self._users: dict[str, str] = {}
         self._users_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self.oauth2_introspection_url = oauth2_introspection_url
 
     @property
     def pid(self) -> int | None:
@@ -266,6 +289,7 @@ class Dovecot:
                 imaps_port=self.imaps_port,
                 pop3_port=self.pop3_port,
                 pop3s_port=self.pop3s_port,
+                **self._oauth2_settings(),
             )
         )
         with self._stderr_path.open("wb") as stderr:
@@ -283,6 +307,19 @@ class Dovecot:
             self.stop()
             raise
         return self
+
+    def _oauth2_settings(self) -> dict[str, str]:
+        if not self.oauth2_introspection_url:
+            return {"oauth2_mechanisms": "", "oauth2_passdb": "", "dict_mechanisms": ""}
+        oauth2_conf_path = self.workdir / "oauth2.conf.ext"
+        oauth2_conf_path.write_text(
+            _OAUTH2_CONF.format(introspection_url=self.oauth2_introspection_url, cert_path=self.cert_path)
+        )
+        return {
+            "oauth2_mechanisms": " xoauth2 oauthbearer",
+            "oauth2_passdb": _OAUTH2_PASSDB.format(oauth2_conf_path=oauth2_conf_path),
+            "dict_mechanisms": "\n  mechanisms = plain login",
+        }
 
     def stop(self) -> None:
         """Stop Dovecot and all its children; remove the working directory if this object created it."""

@@ -5,7 +5,8 @@ import json
 import os
 import urllib.request
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.parser import BytesHeaderParser
+from email.policy import SMTP, default
 from email.utils import make_msgid
 from typing import Any
 
@@ -55,9 +56,11 @@ def make_mail(
     return raw_header + message.as_bytes(policy=SMTP), message_id.strip("<>")
 
 
-def deliver(inbox_id: str, raw: bytes, message_id: str | None = None, now: int = 1_700_000_000) -> str:
+def deliver(
+    inbox_id: str, raw: bytes, message_id: str | None = None, now: int = 1_700_000_000, prefix: str = "raw"
+) -> str:
     """Store a mail as the poller does (S3, then a new replica); returns its message key."""
-    sha256, key = put_raw(raw)
+    sha256, key = put_raw(raw, prefix)
     uid = next(_uids)
     message_key = f"1:{uid}"
     create_replica(
@@ -67,6 +70,8 @@ def deliver(inbox_id: str, raw: bytes, message_id: str | None = None, now: int =
             message_key=message_key,
             uid=uid,
             message_id=message_id,
+            # As the poller records it from the headers, so that even an unread mail has its subject.
+            subject=str(BytesHeaderParser(policy=default).parsebytes(raw)["subject"] or "") or None,
             sha256=sha256,
             s3_key=key,
             size=len(raw),

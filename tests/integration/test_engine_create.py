@@ -222,7 +222,7 @@ def test_a_processed_mail_records_the_mailbox_action_of_email_storage() -> None:
         receive(inbox_id, make_mail(f"Mail for {inbox_id}"))
 
     actions = [
-        (r.pending_action, r.pending_action_folder)
+        (r.pending_action, r.action_folder)
         for i in ("deleting", "moving", "keeping")
         for r in all_replicas(i)
     ]

@@ -21,6 +21,7 @@ from tests.integration.engine_support import (
     make_mail,
     person,
     receive,
+    replica,
     ses_outbox,
     tickets,
     verify_sender,
@@ -111,6 +112,27 @@ def test_a_mail_in_error_is_forwarded_with_the_original_attached_through_ses() -
     assert attachment.get_content_type() == "message/rfc822"
     original = attachment.get_payload()[0]
     assert (original["Message-ID"], original["Subject"]) == (f"<{message_id}>", "Orphan reply 40412")
+
+
+def test_a_too_big_mail_is_not_read_and_the_admins_are_told_where_it_is() -> None:
+    # Given a 1 KiB limit and a bigger mail stored as the poller stores it (under big/)
+    global_config(maximum_email_size="1K")
+    inbox(notify_errors_to=ADMIN, notify_errors_from=ERRORS_FROM)
+    raw, _ = make_mail("Huge scan 7731", body="x" * 4000)
+    message_key = deliver("helpdesk", raw, prefix="big")
+    key = replica("helpdesk", message_key).s3_key
+
+    # When it is processed
+    from mail2ticket.process import process_message
+
+    outcome = process_message("helpdesk", message_key)
+
+    # Then it is an error too_big, and the forward names the place of the raw mail without attaching it
+    assert (outcome.status, outcome.error_code) == ("error", "too_big")
+    [forward] = _sent("Huge scan 7731")
+    body = forward.get_body(preferencelist=("plain",))
+    assert body is not None and key in body.get_content() and "1K" in body.get_content()
+    assert list(forward.iter_attachments()) == []
 
 
 def test_the_forward_uses_the_configured_eml_attachment_type_and_the_login_as_sender() -> None:

@@ -1,21 +1,27 @@
-"""Poller entry: read every due inbox, store each new message in S3, record its replica, queue it."""
+"""Poller entry: read every due inbox, store each new message in S3, record its replica, queue it, and carry
+out the mailbox actions other components recorded on replicas."""
 
+import hashlib
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mail2ticket.config.models import InboxConfig, Protocol
+from mail2ticket.config.models import GlobalConfig, InboxConfig, Protocol
+from mail2ticket.config.sizes import parse_size
 from mail2ticket.mail.parse import message_ids
-from mail2ticket.mailbox.imap import ImapSession, open_imap
+from mail2ticket.mailbox.imap import uid_ranges
+from mail2ticket.mailbox.oauth import OAuthTokenError
+from mail2ticket.mailbox.session import Locator, MailboxError, MailboxSession, open_session
 from mail2ticket.observability import inbox_metric, logger, metrics
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
-from mail2ticket.store.config import inboxes
-from mail2ticket.store.models import PollState, Replica, ReplicaStatus
+from mail2ticket.store.config import inboxes, load_global_config
+from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus
 from mail2ticket.store.queue import enqueue
 from mail2ticket.store.raw import put_raw
 from mail2ticket.store.secrets import get_secret
@@ -29,6 +35,11 @@ class InboxPoll:
     received: int = 0
     requeued: int = 0
     skipped: int = 0
+    relocated: int = 0
+    too_big: int = 0
+    disappeared: int = 0
+    actions_done: int = 0
+    actions_failed: int = 0
     error: str | None = None
 
 
@@ -48,6 +59,7 @@ def poll_all(now: float | None = None) -> PollSummary:
     now_s = int(now if now is not None else time.time())
     summary = PollSummary()
     owner = str(uuid.uuid4())
+    global_config = load_global_config()
     for inbox in inboxes():
         if not inbox.active:
             continue
@@ -59,28 +71,39 @@ def poll_all(now: float | None = None) -> PollSummary:
         if leased is None:
             summary.leased_elsewhere += 1
             continue
-        summary.polled.append(poll_inbox(inbox, leased, owner, now_s))
+        summary.polled.append(poll_inbox(inbox, leased, owner, now_s, global_config))
     metrics.add_metric(name="InboxesPolled", unit=MetricUnit.Count, value=len(summary.polled))
     metrics.add_metric(name="InboxesFailed", unit=MetricUnit.Count, value=summary.failed)
     logger.info("poll finished", extra={"polled": len(summary.polled), "failed": summary.failed})
     return summary
 
 
-def poll_inbox(inbox: InboxConfig, state: PollState, owner: str, now: int) -> InboxPoll:
+def poll_inbox(
+    inbox: InboxConfig, lease: PollState, owner: str, now: int, global_config: GlobalConfig | None = None
+) -> InboxPoll:
+    """Re-queue lost messages, read new mail, record presence, run pending actions; errors go in result."""
     result = InboxPoll(inbox.inbox_id)
     started = time.monotonic()
     logger.append_keys(inbox_id=inbox.inbox_id)
+    poll = _InboxPoller(inbox, lease, owner, now, global_config or GlobalConfig(), result)
     try:
-        if inbox.protocol is Protocol.POP3:
-            raise NotImplementedError("POP3 inboxes are not supported yet")
-        with open_imap(inbox, get_secret(inbox.secret_arn)) as session:
-            _read_new(inbox, session, state, owner, now, result)
+        poll.requeue_open()
+        secret = get_secret(inbox.secret_arn)
+        with open_session(inbox, secret) as session:
+            poll.read(session)
+            done = poll.run_actions(session)
+        # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
+        poll.record_actions(done)
+    except OAuthTokenError as exc:
+        result.error = f"OAuth token: {exc}"
+        inbox_metric("OAuthTokenFailed", inbox.inbox_id)
+        logger.warning("OAuth token failed", extra={"reason": result.error})
     except Exception as exc:
         # Connector errors carry the server's words, never the password: safe to record and log.
         result.error = f"{type(exc).__name__}: {exc}"
         logger.warning("inbox poll failed", extra={"reason": result.error})
     finally:
-        store.release_lease(state, owner, now, result.error)
+        store.release_lease(lease, owner, now, result.error)
         inbox_metric("MailReceived", inbox.inbox_id, result.received)
         inbox_metric("PollFailed", inbox.inbox_id, 1 if result.error else 0)
         inbox_metric(
@@ -90,61 +113,287 @@ def poll_inbox(inbox: InboxConfig, state: PollState, owner: str, now: int) -> In
     return result
 
 
-def _read_new(
-    inbox: InboxConfig, session: ImapSession, state: PollState, owner: str, now: int, result: InboxPoll
-) -> None:
-    uidvalidity = session.uidvalidity()
-    high_water = int(state.high_water or 0)
-    skip_hashes: set[str] = set()
-    if state.uidvalidity is not None and state.uidvalidity != uidvalidity:
-        # The server renumbered the folder: known mails come back under new UIDs; recognise them by content.
-        logger.warning("UIDVALIDITY changed", extra={"old": state.uidvalidity, "new": uidvalidity})
-        skip_hashes = store.known_hashes(inbox.inbox_id)
-        high_water = 0
-    uids = session.uids_above(high_water)
-    for count, (uid, raw) in enumerate(session.fetch(uids), start=1):
-        _store_message(inbox, uidvalidity, uid, raw, now, skip_hashes, result)
-        high_water = max(high_water, uid)
-        if count % _MARK_EVERY == 0:
-            store.save_mark(state, owner, uidvalidity, high_water)
-    store.save_mark(state, owner, uidvalidity, high_water)
+@dataclass
+class _Done:
+    replica: Replica
+    action: str
+    result: str
+    error: str | None = None
 
 
-def _store_message(
-    inbox: InboxConfig, uidvalidity: int, uid: int, raw: bytes, now: int, skip: set[str], result: InboxPoll
-) -> None:
-    """S3 first, then the replica, then the queue: a crash anywhere leaves a state the next poll completes."""
-    sha256, key = put_raw(raw)
-    if sha256 in skip:
-        result.skipped += 1
-        return
-    headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
-    message_key = f"{uidvalidity}:{uid}"
-    replica = Replica(
-        inbox_id=inbox.inbox_id,
-        sk=Replica.sort_key(message_key),
-        message_key=message_key,
-        uid=uid,
-        message_id=next(iter(message_ids(_header(headers, "message-id"))), None),
-        sha256=sha256,
-        s3_key=key,
-        size=len(raw),
-        from_addr=_header(headers, "from")[:512] or None,
-        subject=_header(headers, "subject")[:512] or None,
-        date=_header(headers, "date")[:64] or None,
-        status=ReplicaStatus.NEW,
-        created_at=now,
-        last_seen=now,
-    )
-    existing = store.create_replica(replica)
-    if existing is not None and existing.status != ReplicaStatus.NEW:
-        result.skipped += 1
-        return
-    enqueue(inbox.inbox_id, message_key)
-    if existing is None:
-        result.received += 1
-    else:
-        result.requeued += 1
+class _InboxPoller:
+    """One poll of one inbox; its state is this poll's bookkeeping."""
+
+    def __init__(
+        self,
+        inbox: InboxConfig,
+        lease: PollState,
+        owner: str,
+        now: int,
+        global_config: GlobalConfig,
+        result: InboxPoll,
+    ) -> None:
+        # Taking the lease returned the whole poll state item: marks, UIDVALIDITY, presence.
+        self.inbox, self.lease, self.state, self.owner, self.now = inbox, lease, lease, owner, now
+        self.result = result
+        self.pop3 = inbox.protocol is Protocol.POP3
+        self.by_message_id = global_config.use_message_id_as_uid and not self.pop3
+        self.max_size = parse_size(global_config.maximum_email_size)
+        self.present: set[Locator] = set()
+        self.renumbered_known: store.KnownMail | None = None
+
+    # ------------------------------------------------------------------ re-queue
+
+    def requeue_open(self) -> None:
+        """Queue again what stayed new (lost queue message) or stuck processing; forget what became final."""
+        cutoff = self.now - get_settings().requeue_after_seconds
+        for replica in store.open_replicas(self.inbox.inbox_id, cutoff):
+            if replica.status in ReplicaStatus.FINAL:
+                store.close_open(replica)
+            elif replica.status == ReplicaStatus.NEW or (replica.processing_until or 0) < self.now:
+                enqueue(self.inbox.inbox_id, replica.message_key)
+                store.mark_queued(replica, self.now)
+                self.result.requeued += 1
+
+    # ------------------------------------------------------------------ new mail
+
+    def read(self, session: MailboxSession) -> None:
+        uidvalidity = session.uidvalidity
+        present = session.present()
+        self.present = set(present)
+        previous = store.saved_present(self.state)
+        renumbered = self.state.uidvalidity is not None and self.state.uidvalidity != uidvalidity
+        mark = _Mark(0 if renumbered else int(self.state.high_water or 0))
+        if self.pop3:
+            known = set(previous.split("\n")) - {""}
+            new = [loc for loc in present if loc not in known]
+        else:
+            new = [uid for uid in present if int(uid) > mark.high_water]
+            mark.expect(int(uid) for uid in new)
+        if renumbered:
+            logger.warning("UIDVALIDITY changed", extra={"old": self.state.uidvalidity, "new": uidvalidity})
+            new = self._relocate_known(session, [int(u) for u in new], uidvalidity, mark)
+        elif previous and not self.pop3:
+            self._record_disappeared(previous, uidvalidity)
+        elif self.pop3:
+            self._record_disappeared_pop3(previous)
+        sizes = session.sizes(new)
+        stored: list[Locator] = []
+        completed = False
+        try:
+            for count, (loc, raw) in enumerate(session.fetch(new), start=1):
+                self._store_message(uidvalidity, loc, raw, sizes.get(loc, len(raw)))
+                stored.append(loc)
+                if not self.pop3:
+                    mark.handled(int(loc))
+                if count % _MARK_EVERY == 0 and not renumbered:
+                    store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water)
+            completed = True
+        finally:
+            # Also after a cut connection: all up to the mark is stored, so the next poll resumes there. An
+            # interrupted reconciliation is not recorded: the next poll redoes it (relocating is idempotent).
+            if completed or not renumbered:
+                present_text = self._present_text(present, stored)
+                store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water, present_text)
+
+    def _present_text(self, present: list[Locator], stored: list[Locator]) -> str:
+        """IMAP: UID ranges of the folder; POP3: the UIDLs present whose replica exists (the known ones)."""
+        if not self.pop3:
+            return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in uid_ranges(int(u) for u in present))
+        known = set(store.saved_present(self.state).split("\n")) | {str(s) for s in stored}
+        return "\n".join(str(loc) for loc in present if str(loc) in known)
+
+    def _store_message(self, uidvalidity: int, loc: Locator, raw: bytes, size: int) -> None:
+        """S3, then the replica, then the queue: a crash anywhere leaves a state the next poll completes."""
+        inbox_id = self.inbox.inbox_id
+        too_big = size > self.max_size
+        sha256, key = put_raw(raw, prefix="big" if too_big else "raw")
+        if self.renumbered_known is not None and self._relocate_by_hash(sha256, uidvalidity, loc):
+            return
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+        message_id = next(iter(message_ids(_header(headers, "message-id"))), None)
+        message_key = self._message_key(uidvalidity, loc, message_id, sha256)
+        replica = Replica(
+            inbox_id=inbox_id,
+            sk=Replica.sort_key(message_key),
+            message_key=message_key,
+            uid=None if self.pop3 else int(loc),
+            uidvalidity=None if self.pop3 else uidvalidity,
+            message_id=message_id,
+            sha256=sha256,
+            s3_key=key,
+            size=size,
+            from_addr=_header(headers, "from")[:512] or None,
+            subject=_header(headers, "subject")[:512] or None,
+            date=_header(headers, "date")[:64] or None,
+            status=ReplicaStatus.NEW,
+            created_at=self.now,
+            last_seen=self.now,
+            open_since=self.now,
+        )
+        existing = store.create_replica(replica)
+        if self.by_message_id:
+            store.put_locator(inbox_id, uidvalidity, int(loc), message_key)
+        if too_big and existing is None:
+            self.result.too_big += 1
+            logger.warning("mail over maximum_email_size", extra={"message_key": message_key, "size": size})
+        if existing is not None and existing.status != ReplicaStatus.NEW:
+            self.result.skipped += 1
+            return
+        enqueue(inbox_id, message_key)
+        if existing is None:
+            self.result.received += 1
+        else:
+            self.result.requeued += 1
+
+    def _message_key(self, uidvalidity: int, loc: Locator, message_id: str | None, sha256: str) -> str:
+        if self.pop3:
+            return str(loc)
+        if self.by_message_id:
+            # A mail without Message-ID is identified by its content instead.
+            return "mid:" + hashlib.sha256(message_id.encode()).hexdigest() if message_id else "sha:" + sha256
+        return f"{uidvalidity}:{loc}"
+
+    # ------------------------------------------------------------------ renumbered folder
+
+    def _relocate_known(
+        self, session: MailboxSession, uids: list[int], uidvalidity: int, mark: "_Mark"
+    ) -> list[Locator]:
+        """Point known mails at their new UIDs (by Message-ID, else sha256 once fetched); return the rest."""
+        self.renumbered_known = store.known_mail(self.inbox.inbox_id)
+        unknown: list[Locator] = []
+        for uid, header in session.message_ids(list(uids)).items():
+            message_id = next(iter(message_ids(header)), None)
+            keys = self.renumbered_known.by_message_id.get(message_id or "")
+            if keys:
+                self._relocate(keys.pop(0), uidvalidity, int(uid))
+                mark.handled(int(uid))
+            else:
+                unknown.append(uid)
+        return sorted(unknown, key=int)
+
+    def _relocate_by_hash(self, sha256: str, uidvalidity: int, loc: Locator) -> bool:
+        """A mail fetched during a reconciliation whose content is known: relocated, not created."""
+        assert self.renumbered_known is not None
+        keys = self.renumbered_known.by_sha256.get(sha256)
+        if not keys:
+            return False
+        self._relocate(keys.pop(0), uidvalidity, int(loc))
+        return True
+
+    def _relocate(self, message_key: str, uidvalidity: int, uid: int) -> None:
+        store.relocate(self.inbox.inbox_id, message_key, uidvalidity, uid, self.now)
+        self.result.relocated += 1
+
+    # ------------------------------------------------------------------ presence
+
+    def _record_disappeared(self, previous: str, uidvalidity: int) -> None:
+        if self.state.uidvalidity != uidvalidity:
+            return
+        gone = [uid for uid in _uids_of(previous) if uid not in self.present]
+        for replica in store.replicas_at(self.inbox.inbox_id, uidvalidity, gone) if gone else []:
+            store.mark_disappeared(replica, _int(self.state.last_poll_at), self.now)
+            self.result.disappeared += 1
+
+    def _record_disappeared_pop3(self, previous: str) -> None:
+        gone = [uidl for uidl in previous.split("\n") if uidl and uidl not in self.present]
+        for replica in store.replicas_by_key(self.inbox.inbox_id, gone) if gone else []:
+            store.mark_disappeared(replica, _int(self.state.last_poll_at), self.now)
+            self.result.disappeared += 1
+
+    # ------------------------------------------------------------------ mailbox actions
+
+    def run_actions(self, session: MailboxSession) -> list[_Done]:
+        """Delete or move exactly the messages whose replicas ask for it; other clients' mail is untouched."""
+        groups: dict[tuple[str, str], list[tuple[Replica, Locator]]] = {}
+        done: list[_Done] = []
+        for replica in store.pending_actions(self.inbox.inbox_id):
+            action = replica.pending_action or ""
+            loc = self._locator(replica, session.uidvalidity)
+            if action not in (MailboxAction.DELETE, MailboxAction.MOVE):
+                done.append(_Done(replica, action, "failed", f"unknown mailbox action {action!r}"))
+            elif loc is None or loc not in self.present:
+                done.append(_Done(replica, action, "absent"))
+            else:
+                folder = (
+                    (replica.action_folder or self.inbox.target_folder)
+                    if action == MailboxAction.MOVE
+                    else ""
+                )
+                groups.setdefault((action, folder), []).append((replica, loc))
+        for (action, folder), members in groups.items():
+            locators = [loc for _, loc in members]
+            try:
+                if action == MailboxAction.MOVE:
+                    if not folder:
+                        raise MailboxError("move without a target folder")
+                    session.move(locators, folder)
+                else:
+                    session.delete(locators)
+            except MailboxError as exc:
+                done.extend(_Done(r, action, "failed", str(exc)) for r, _ in members)
+                continue
+            done.extend(
+                _Done(r, action, "moved" if action == MailboxAction.MOVE else "deleted") for r, _ in members
+            )
+        return done
+
+    def _locator(self, replica: Replica, uidvalidity: int) -> Locator | None:
+        if self.pop3:
+            return replica.message_key
+        if replica.uid is None:
+            return None
+        located_in = replica.uidvalidity or int(replica.message_key.partition(":")[0] or 0)
+        return int(replica.uid) if located_in == uidvalidity else None
+
+    def record_actions(self, done: list[_Done]) -> None:
+        for item in done:
+            store.record_action(item.replica, item.action, self.now, item.result, item.error)
+            if item.result == "failed":
+                self.result.actions_failed += 1
+                logger.warning(
+                    "mailbox action failed",
+                    extra={
+                        "message_key": item.replica.message_key,
+                        "action": item.action,
+                        "reason": item.error,
+                    },
+                )
+            else:
+                self.result.actions_done += 1
+
+
+class _Mark:
+    """The high-water mark: the highest UID below which every expected UID is handled (stored or relocated),
+    so a mark saved at any moment never skips a message."""
+
+    def __init__(self, high_water: int) -> None:
+        self.high_water = high_water
+        self._expected: list[int] = []
+        self._handled: set[int] = set()
+        self._next = 0
+
+    def expect(self, uids: Iterable[int]) -> None:
+        self._expected = sorted(uids)
+
+    def handled(self, uid: int) -> None:
+        self._handled.add(uid)
+        while self._next < len(self._expected) and self._expected[self._next] in self._handled:
+            self.high_water = self._expected[self._next]
+            self._next += 1
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _uids_of(ranges: str) -> list[int]:
+    uids: list[int] = []
+    for part in ranges.split(","):
+        if part:
+            first, _, last = part.partition("-")
+            uids.extend(range(int(first), int(last or first) + 1))
+    return uids
 
 
 def _header(headers: object, name: str) -> str:

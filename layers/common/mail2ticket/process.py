@@ -91,6 +91,14 @@ def _apply(claim: Claim, now: int) -> Outcome:
     replica = claim.replica
     claim.inbox = inbox = load_inbox(replica.inbox_id)
     claim.settings = settings = load_global_config()
+    if replica.size > settings.maximum_email_bytes:
+        # Not parsed: the raw EML stays under big/ and the error path tells the administrators.
+        raise PermanentError(
+            ErrorCode.TOO_BIG,
+            f"mail of {replica.size} bytes is over maximum_email_size "
+            f"{settings.maximum_email_size} ({settings.maximum_email_bytes} bytes); its raw EML is kept "
+            f"at {replica.s3_key}",
+        )
     claim.raw = get_object(replica.s3_key)
     claim.mail = mail = parse_mail(claim.raw)
     change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)

@@ -23,6 +23,8 @@ class Settings(BaseModel):
     smtp_host: str = Field("", alias="SMTP_HOST")
     smtp_port: int = Field(587, alias="SMTP_PORT", ge=1, le=65535)
     smtp_secret_arn: str = Field("", alias="SMTP_SECRET_ARN")
+    # A replica still new (or stuck processing) this long after it was queued is queued again.
+    requeue_after_seconds: int = Field(600, alias="REQUEUE_AFTER_SECONDS", ge=1)
 
 
 @cache

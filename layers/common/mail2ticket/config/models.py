@@ -21,6 +21,11 @@ class Security(StrEnum):
     NONE = "none"
 
 
+class OAuthProvider(StrEnum):
+    MICROSOFT = "microsoft"
+    GOOGLE = "google"
+
+
 class Behavior(StrEnum):
     CREATE_OR_UPDATE = "create_or_update"
     CREATE_ONLY = "create_only"
@@ -134,6 +139,13 @@ class InboxConfig(BaseModel):
     error_behavior: ErrorBehavior = ErrorBehavior.KEEP
     notify_errors_to: str = ""
     notify_errors_from: str = ""
+    # OAuth2 (protocol imap_oauth2); the client secret or refresh token stays in the secret behind secret_arn.
+    oauth_provider: OAuthProvider = OAuthProvider.MICROSOFT
+    oauth_tenant_id: str = ""
+    oauth_client_id: str = ""
+    oauth_authority: str = ""
+    oauth_token_url: str = ""
+    oauth_scope: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -177,6 +189,14 @@ class InboxConfig(BaseModel):
         if value and "@" not in value:
             raise ValueError(f"{value!r} is not a mail address")
         return value
+
+    @property
+    def effective_oauth_scope(self) -> str:
+        if self.oauth_scope:
+            return self.oauth_scope
+        if self.oauth_provider is OAuthProvider.GOOGLE:
+            return "https://mail.google.com/"
+        return "https://outlook.office365.com/.default"
 
     @property
     def effective_port(self) -> int:

@@ -1,1 +1,1 @@
-"""Connectors: the only code that talks to mail servers."""
+"""Mailbox connectors (IMAP, IMAP with XOAUTH2, POP3): the only code that talks to mail servers."""

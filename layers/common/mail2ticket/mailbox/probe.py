@@ -1,15 +1,17 @@
 """Check an inbox's connection the way the poller makes it, and say exactly what fails."""
 
 import imaplib
+import poplib
 import socket
 import ssl
 from dataclasses import dataclass
 
 from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, UnexpectedCommandStatusError
 
-from mail2ticket.config.models import InboxConfig, Protocol
+from mail2ticket.config.models import InboxConfig
 from mail2ticket.errors import ConfigurationError
-from mail2ticket.mailbox.imap import TIMEOUT_SECONDS, open_imap
+from mail2ticket.mailbox.imap import TIMEOUT_SECONDS
+from mail2ticket.mailbox.session import MailboxError, open_session
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,9 @@ class ProbeFailed(ConfigurationError):
 
 def probe(inbox: InboxConfig, password: str) -> ProbeResult:
     """Connect, log in, select the folder and count the messages of every folder."""
-    if inbox.protocol is Protocol.POP3:
-        raise ProbeFailed("testing POP3 inboxes is not supported yet")
     try:
-        with open_imap(inbox, password) as session:
-            return ProbeResult(session.folder_counts(), session.uidvalidity())
+        with open_session(inbox, password) as session:
+            return ProbeResult(session.folder_counts(), session.uidvalidity)
     except Exception as exc:
         raise ProbeFailed(_scrub(failure_reason(inbox, exc), password)) from None
 
@@ -52,6 +52,8 @@ def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
         return f"folder {inbox.mailbox!r} cannot be selected on {where}: {_server_words(exc)}"
     if isinstance(exc, UnexpectedCommandStatusError):
         return f"the server at {where} refused a command: {_server_words(exc)}"
+    if isinstance(exc, poplib.error_proto | MailboxError):
+        return f"the server at {where} refused: {exc}"
     if isinstance(exc, imaplib.IMAP4.error):
         return f"IMAP error with {where}: {exc}"
     if isinstance(exc, OSError):

@@ -4,13 +4,14 @@ from typing import Any, ClassVar
 
 from pynamodb.attributes import (
     Attribute,
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from mail2ticket.config.models import InboxConfig
@@ -73,6 +74,9 @@ class PollState(Model):
     lease_until = NumberAttribute(null=True)
     last_poll_at = NumberAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
+    # The messages present in the folder at the last poll, zlib-compressed: UID ranges `1-40,42` (IMAP) or
+    # newline-separated UIDLs (POP3). Absent from it = gone from the server since the last poll.
+    present = BinaryAttribute(null=True, legacy_encoding=False)
 
 
 class ReplicaStatus:
@@ -94,6 +98,33 @@ class ReplicasByMessageId(GlobalSecondaryIndex["Replica"]):
         projection = AllProjection()
 
     message_id = UnicodeAttribute(hash_key=True)
+
+
+class OpenReplicas(GlobalSecondaryIndex["Replica"]):
+    """Sparse: replicas that were queued and may not be final yet, by the time they were last queued."""
+
+    class Meta:
+        index_name = "open_replicas"
+        projection = IncludeProjection(["status", "message_key", "processing_until"])
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    open_since = NumberAttribute(range_key=True)
+
+
+class PendingActions(GlobalSecondaryIndex["Replica"]):
+    """Sparse: replicas with a mailbox action (delete, move) the next poll must perform."""
+
+    class Meta:
+        index_name = "pending_actions"
+        projection = AllProjection()
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    pending_action = UnicodeAttribute(range_key=True)
+
+
+class MailboxAction:
+    DELETE = "delete"
+    MOVE = "move"
 
 
 class Replica(Model):
@@ -122,15 +153,44 @@ class Replica(Model):
     undesired_reason = UnicodeAttribute(null=True)
     ticket_ref = UnicodeAttribute(null=True)
     pending_action = UnicodeAttribute(null=True)
-    pending_action_folder = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute(null=True)
     last_seen = NumberAttribute(null=True)
     by_message_id = ReplicasByMessageId()
+    # Where the message is now: UIDVALIDITY with `uid` (they differ from the key after a renumbering).
+    uidvalidity = NumberAttribute(null=True)
+    open_since = NumberAttribute(null=True)
+    action_folder = UnicodeAttribute(null=True)
+    action_done_at = NumberAttribute(null=True)
+    action_result = UnicodeAttribute(null=True)
+    action_error = UnicodeAttribute(null=True)
+    disappeared_at = NumberAttribute(null=True)
+
+    open_replicas = OpenReplicas()
+    pending_actions = PendingActions()
 
     @staticmethod
     def sort_key(message_key: str) -> str:
         return REPLICA_SK_PREFIX + message_key
+
+
+LOCATOR_SK_PREFIX = "u#"
+
+
+class Locator(Model):
+    """`u#<uidvalidity>:<uid>` -> message key, for messages whose key is not their UID (Message-ID keys,
+    renumbered folders), so a UID that vanished still leads to its replica."""
+
+    class Meta:
+        table_name = _settings.replicas_table
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    message_key = UnicodeAttribute()
+
+    @staticmethod
+    def sort_key(uidvalidity: int, uid: int) -> str:
+        return f"{LOCATOR_SK_PREFIX}{uidvalidity}:{uid}"
 
 
 class TicketItem(Model):

@@ -7,18 +7,18 @@ from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
 
 
-def raw_key(sha256: str) -> str:
-    return f"raw/{sha256}.eml"
+def raw_key(sha256: str, prefix: str = "raw") -> str:
+    return f"{prefix}/{sha256}.eml"
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def put_raw(data: bytes) -> tuple[str, str]:
-    """Store a raw mail; returns (sha256, key)."""
+def put_raw(data: bytes, prefix: str = "raw") -> tuple[str, str]:
+    """Store a raw mail (under `big/` when it is over the size limit); returns (sha256, key)."""
     digest = sha256_hex(data)
-    key = raw_key(digest)
+    key = raw_key(digest, prefix)
     client("s3").put_object(
         Bucket=get_settings().raw_bucket,
         Key=key,

@@ -1,13 +1,15 @@
-"""Replicas and the per-inbox poll state."""
+"""Replicas and the per-inbox poll state: lease, high-water mark, presence, open replicas, pending actions."""
 
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, field
 
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from mail2ticket.errors import Mail2TicketError
-from mail2ticket.store.models import REPLICA_SK_PREFIX, PollState, Replica, ReplicaStatus
+from mail2ticket.store.models import REPLICA_SK_PREFIX, Locator, PollState, Replica, ReplicaStatus
 from mail2ticket.store.queue import enqueue
 
 
@@ -27,7 +29,7 @@ def acquire_lease(inbox_id: str, owner: str, now: int, seconds: int) -> PollStat
             condition=PollState.lease_until.does_not_exist() | (PollState.lease_until < now),
         )
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if _condition_failed(exc):
             return None
         raise
     return state
@@ -45,12 +47,18 @@ def release_lease(state: PollState, owner: str, now: int, error: str | None) -> 
         state.update(actions=actions, condition=PollState.lease_owner == owner)
 
 
-def save_mark(state: PollState, owner: str, uidvalidity: int, high_water: int) -> None:
-    """Record progress, only while this poller still holds the lease."""
-    state.update(
-        actions=[PollState.uidvalidity.set(uidvalidity), PollState.high_water.set(high_water)],
-        condition=PollState.lease_owner == owner,
-    )
+def save_mark(
+    state: PollState, owner: str, uidvalidity: int, high_water: int, present: str | None = None
+) -> None:
+    """Record progress (and the folder's content, when given), only while this poller holds the lease."""
+    actions: list[Action] = [PollState.uidvalidity.set(uidvalidity), PollState.high_water.set(high_water)]
+    if present is not None:
+        actions.append(PollState.present.set(zlib.compress(present.encode())))
+    state.update(actions=actions, condition=PollState.lease_owner == owner)
+
+
+def saved_present(state: PollState) -> str:
+    return zlib.decompress(state.present).decode() if state.present else ""
 
 
 def create_replica(replica: Replica) -> Replica | None:
@@ -58,7 +66,7 @@ def create_replica(replica: Replica) -> Replica | None:
     try:
         replica.save(condition=Replica.sk.does_not_exist())
     except PutError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+        if not _condition_failed(exc):
             raise
         return Replica.get(replica.inbox_id, replica.sk)
     return None
@@ -68,13 +76,106 @@ def replicas(inbox_id: str) -> Iterator[Replica]:
     return Replica.query(inbox_id, Replica.sk.startswith(REPLICA_SK_PREFIX))
 
 
-def known_hashes(inbox_id: str) -> set[str]:
-    return {
-        r.sha256
-        for r in Replica.query(
-            inbox_id, Replica.sk.startswith(REPLICA_SK_PREFIX), attributes_to_get=["sha256"]
-        )
+def put_locator(inbox_id: str, uidvalidity: int, uid: int, message_key: str) -> None:
+    Locator(inbox_id=inbox_id, sk=Locator.sort_key(uidvalidity, uid), message_key=message_key).save()
+
+
+@dataclass
+class KnownMail:
+    """An inbox's message keys by Message-ID and by sha256, to reconcile a renumbered folder."""
+
+    by_message_id: dict[str, list[str]] = field(default_factory=dict)
+    by_sha256: dict[str, list[str]] = field(default_factory=dict)
+
+
+def known_mail(inbox_id: str) -> KnownMail:
+    """Reads every replica's identifiers: only done when the server changed the folder's UIDVALIDITY."""
+    known = KnownMail()
+    for r in Replica.query(
+        inbox_id,
+        Replica.sk.startswith(REPLICA_SK_PREFIX),
+        attributes_to_get=["message_key", "message_id", "sha256"],
+    ):
+        if r.message_id:
+            known.by_message_id.setdefault(r.message_id, []).append(r.message_key)
+        known.by_sha256.setdefault(r.sha256, []).append(r.message_key)
+    return known
+
+
+def relocate(inbox_id: str, message_key: str, uidvalidity: int, uid: int, now: int) -> None:
+    """A known mail now lives under another UIDVALIDITY/UID: move its location, keep its key and status."""
+    Replica(inbox_id=inbox_id, sk=Replica.sort_key(message_key)).update(
+        actions=[
+            Replica.uidvalidity.set(uidvalidity),
+            Replica.uid.set(uid),
+            Replica.last_seen.set(now),
+            Replica.disappeared_at.remove(),
+        ],
+        condition=Replica.sk.exists(),
+    )
+    put_locator(inbox_id, uidvalidity, uid, message_key)
+
+
+def replicas_at(inbox_id: str, uidvalidity: int, uids: Iterable[int]) -> list[Replica]:
+    """The replicas of these UIDs: by key `uidvalidity:uid`, or through a locator item."""
+    uids = list(uids)
+    found = {
+        r.sk: r for r in Replica.batch_get([(inbox_id, Replica.sort_key(f"{uidvalidity}:{u}")) for u in uids])
     }
+    located = Locator.batch_get([(inbox_id, Locator.sort_key(uidvalidity, u)) for u in uids])
+    keys = {(inbox_id, Replica.sort_key(loc.message_key)) for loc in located} - {
+        (inbox_id, sk) for sk in found
+    }
+    found.update({r.sk: r for r in Replica.batch_get(list(keys))})
+    return list(found.values())
+
+
+def replicas_by_key(inbox_id: str, message_keys: Iterable[str]) -> list[Replica]:
+    return list(Replica.batch_get([(inbox_id, Replica.sort_key(k)) for k in set(message_keys)]))
+
+
+def mark_disappeared(replica: Replica, last_seen: int | None, now: int) -> None:
+    actions: list[Action] = [Replica.disappeared_at.set(now)]
+    if last_seen is not None:
+        actions.append(Replica.last_seen.set(last_seen))
+    with suppress(UpdateError):
+        replica.update(actions=actions, condition=Replica.disappeared_at.does_not_exist())
+
+
+def open_replicas(inbox_id: str, queued_before: int) -> Iterator[Replica]:
+    """Replicas queued before this time whose final status the poller has not yet seen (sparse index)."""
+    return Replica.open_replicas.query(inbox_id, Replica.open_since < queued_before)
+
+
+def mark_queued(replica: Replica, now: int) -> None:
+    replica.update(actions=[Replica.open_since.set(now)])
+
+
+def close_open(replica: Replica) -> None:
+    """Take a final replica out of the open index; it never enters it again."""
+    replica.update(
+        actions=[Replica.open_since.remove()], condition=Replica.status.is_in(*ReplicaStatus.FINAL)
+    )
+
+
+def pending_actions(inbox_id: str) -> Iterator[Replica]:
+    return Replica.pending_actions.query(inbox_id)
+
+
+def record_action(replica: Replica, action: str, now: int, result: str, error: str | None = None) -> None:
+    """Store an executed (or failed) mailbox action, unless someone asked for another one meanwhile."""
+    actions: list[Action] = [
+        Replica.pending_action.remove(),
+        Replica.action_done_at.set(now),
+        Replica.action_result.set(result),
+        Replica.action_error.set(error) if error else Replica.action_error.remove(),
+    ]
+    with suppress(UpdateError):
+        replica.update(actions=actions, condition=Replica.pending_action == action)
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class ReplicaActionError(Mail2TicketError):

@@ -168,7 +168,7 @@ class Commit:
     error_message: str | None = None
     undesired_reason: str | None = None
     pending_action: str | None = None
-    pending_action_folder: str | None = None
+    action_folder: str | None = None
     sender_limit: SenderLimit | None = None
 
 
@@ -183,6 +183,8 @@ def commit(change: Commit) -> None:
         Replica.status.set(change.status),
         Replica.updated_at.set(change.now),
         Replica.processing_until.remove(),
+        # A final replica leaves the sparse index of open replicas the poller re-queues from.
+        Replica.open_since.remove(),
     ]
     for attribute, value in (
         (Replica.ticket_ref, change.ticket_ref),
@@ -190,7 +192,7 @@ def commit(change: Commit) -> None:
         (Replica.error_message, change.error_message),
         (Replica.undesired_reason, change.undesired_reason),
         (Replica.pending_action, change.pending_action),
-        (Replica.pending_action_folder, change.pending_action_folder),
+        (Replica.action_folder, change.action_folder),
     ):
         actions.append(attribute.set(value) if value is not None else attribute.remove())
     owned = (Replica.attempt_id == change.attempt_id) & (Replica.status == ReplicaStatus.PROCESSING)

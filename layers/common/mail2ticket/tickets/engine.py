@@ -79,7 +79,7 @@ def plan(
         change, outcome = _update(
             inbox, settings, replica, mail, content.without(existing), ticket, attempt_id, now
         )
-    change.pending_action, change.pending_action_folder = _storage_action(inbox)
+    change.pending_action, change.action_folder = _storage_action(inbox)
     return change, outcome
 
 

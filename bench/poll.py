@@ -1,0 +1,165 @@
+"""Poll cost against the mailbox's size: 10 new mails in a folder that holds 10,000 processed ones, and the
+same 10 new mails in an empty folder, polled side by side against Dovecot and moto. Prints `poll_ratio=`.
+
+Both inboxes share the replicas table, and moto answers an index query by reading the whole table, so both
+polls pay that equally here; DynamoDB reads only the index's few items. The size-dependent part is Dovecot's
+folder sync on SELECT and the ESEARCH answer (a range)."""
+
+import hashlib
+import os
+import pwd
+import statistics
+import sys
+import time
+import uuid
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+import boto3
+from imap_tools import MailBoxUnencrypted
+
+from infra.local.dovecot import MAIL_USER
+from infra.local.stack import LocalStack
+
+OLD_MAILS = 10_000
+NEW_MAILS = 10
+ROUNDS = 5
+
+
+def _mail(n: int, subject: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = f"Sender {n} <sender{n}@example.org>"
+    message["To"] = "support@example.com"
+    message["Subject"] = subject
+    message["Date"] = "Mon, 03 Nov 2025 10:12:00 +0100"
+    message["Message-ID"] = f"<bench-{n}-{uuid.uuid4().hex}@example.org>"
+    message.set_content(f"Mail number {n}.\n" + "Some text of an ordinary request. " * 20)
+    return message.as_bytes(policy=SMTP)
+
+
+def _fill_maildir(stack: LocalStack, login: str, password: str) -> None:
+    """Write the old mails straight into the user's Maildir (APPEND of 10,000 mails is slow), then index."""
+    assert stack.dovecot is not None
+    with MailBoxUnencrypted("127.0.0.1", stack.dovecot.imap_port).login(login, password):
+        pass  # the first login creates the home and its Maildir
+    cur = stack.dovecot.workdir / "home" / login / "Maildir" / "cur"
+    cur.mkdir(parents=True, exist_ok=True)
+    user = pwd.getpwnam(MAIL_USER)
+    base = int(time.time()) - OLD_MAILS
+    for n in range(OLD_MAILS):
+        path = cur / f"{base + n}.M{n}P{os.getpid()}.bench:2,S"
+        path.write_bytes(_mail(n, f"Old request {n}"))
+        os.chown(path, user.pw_uid, user.pw_gid)
+    os.chown(cur, user.pw_uid, user.pw_gid)
+    with MailBoxUnencrypted("127.0.0.1", stack.dovecot.imap_port).login(login, password) as box:
+        assert len(box.uids()) == OLD_MAILS
+
+
+def _record_processed(inbox: Any, password: str) -> None:
+    """The state a real poll and processing of the old mails leaves: processed replicas and the poll mark."""
+    from mail2ticket.mailbox.imap import open_imap
+    from mail2ticket.settings import get_settings
+    from mail2ticket.store.models import PollState
+    from mail2ticket.store.replicas import poll_state, save_mark
+
+    table = get_settings().replicas_table
+    dynamodb = boto3.client("dynamodb")
+    now = int(time.time())
+    items = []
+    with open_imap(inbox, password=password) as session:
+        uidvalidity = session.uidvalidity
+        for uid, raw in session.fetch(session.present()):
+            sha256 = hashlib.sha256(raw).hexdigest()
+            key = f"{uidvalidity}:{uid}"
+            items.append(
+                {
+                    "inbox_id": {"S": inbox.inbox_id},
+                    "sk": {"S": f"m#{key}"},
+                    "message_key": {"S": key},
+                    "uid": {"N": str(uid)},
+                    "uidvalidity": {"N": str(uidvalidity)},
+                    "sha256": {"S": sha256},
+                    "s3_key": {"S": f"raw/{sha256}.eml"},
+                    "size": {"N": str(len(raw))},
+                    "status": {"S": "processed"},
+                    "ticket_ref": {"S": f"R-{int(uid):06d}"},
+                    "created_at": {"N": str(now)},
+                    "last_seen": {"N": str(now)},
+                }
+            )
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        dynamodb.batch_write_item(RequestItems={table: batch})
+    state = PollState(inbox_id=inbox.inbox_id)
+    state.update(actions=[PollState.lease_owner.set("bench")])
+    save_mark(state, "bench", uidvalidity, len(items), f"1-{len(items)}")
+    state.update(actions=[PollState.lease_owner.remove()])
+    assert poll_state(inbox.inbox_id).high_water == OLD_MAILS
+
+
+def _timed_poll(inbox: Any, now: int) -> float:
+    from mail2ticket.poll import poll_inbox
+    from mail2ticket.store.replicas import acquire_lease
+
+    lease = acquire_lease(inbox.inbox_id, "bench-poller", now, 300)
+    assert lease is not None
+    started = time.perf_counter()
+    result = poll_inbox(inbox, lease, "bench-poller", now)
+    elapsed = time.perf_counter() - started
+    assert result.error is None, result.error
+    return elapsed
+
+
+def main() -> None:
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "mail2ticket")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    with LocalStack() as stack:
+        assert stack.dovecot is not None
+        from mail2ticket.config import InboxConfig
+        from mail2ticket.store.config import save_inbox
+
+        accounts = {}
+        for name in ("big", "small"):
+            login, password = f"bench-{name}@example.com", f"pw-{uuid.uuid4().hex}"
+            stack.dovecot.add_user(login, password)
+            arn = boto3.client("secretsmanager").create_secret(
+                Name=f"mail2ticket/bench-{name}", SecretString=password
+            )["ARN"]
+            inbox = InboxConfig(
+                inbox_id=name, server="127.0.0.1", port=stack.dovecot.imaps_port, login=login, secret_arn=arn
+            )
+            save_inbox(inbox)
+            accounts[name] = (inbox, login, password)
+
+        setup = time.perf_counter()
+        inbox, login, password = accounts["big"]
+        _fill_maildir(stack, login, password)
+        _record_processed(inbox, password)
+        print(f"setup: {OLD_MAILS} old mails indexed and recorded in {time.perf_counter() - setup:.1f} s")
+
+        now = int(time.time())
+        for name in ("big", "small"):  # warm-up: connections, caches, the small inbox's first mark
+            now += 60
+            _timed_poll(accounts[name][0], now)
+        times: dict[str, list[float]] = {"big": [], "small": []}
+        for round_ in range(ROUNDS):
+            order = ("big", "small") if round_ % 2 == 0 else ("small", "big")
+            for name in order:
+                inbox, login, password = accounts[name]
+                with MailBoxUnencrypted("127.0.0.1", stack.dovecot.imap_port).login(login, password) as box:
+                    for n in range(NEW_MAILS):
+                        box.append(_mail(100_000 + n, f"New request {round_}.{n}"), "INBOX", flag_set=())
+                now += 60
+                times[name].append(_timed_poll(inbox, now))
+        big, small = statistics.median(times["big"]), statistics.median(times["small"])
+        print(
+            f"poll of {NEW_MAILS} new mails beside {OLD_MAILS} processed ones: {big * 1000:.0f} ms (median)"
+        )
+        print(f"poll of {NEW_MAILS} new mails in an empty inbox:        {small * 1000:.0f} ms (median)")
+        sys.stdout.flush()
+        print(f"poll_ratio={big / small:.2f}")
+
+
+if __name__ == "__main__":
+    main()
