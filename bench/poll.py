@@ -113,7 +113,10 @@ def _timed_poll(inbox: Any, now: int) -> float:
 
 def main() -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "mail2ticket")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The figures are the output: logs and metric lines would bury them (the stack sets LOG_LEVEL from the
+    # template, so the Powertools-specific variables are the ones that hold).
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with LocalStack() as stack:
         assert stack.dovecot is not None
         from mail2ticket.config import InboxConfig
