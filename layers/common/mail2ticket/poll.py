@@ -141,6 +141,7 @@ def _store_message(
         result.skipped += 1
         return
     enqueue(inbox.inbox_id, message_key)
+    logger.info("mail queued", extra={"message_key": message_key, "message_id": replica.message_id})
     if existing is None:
         result.received += 1
     else:

@@ -35,6 +35,8 @@ class Claim:
 def process_message(inbox_id: str, message_key: str, now: float | None = None) -> Outcome:
     """Process one replica; transient failures raise (the queue retries), the rest end in a final status."""
     now_s = int(now if now is not None else time.time())
+    # One invocation handles a batch: the previous message's keys must not leak into this one's lines.
+    logger.remove_keys(["message_id", "ticket_ref", "outcome"])
     logger.append_keys(inbox_id=inbox_id, message_key=message_key)
     try:
         replica = Replica.get(inbox_id, Replica.sort_key(message_key))
