@@ -2,11 +2,12 @@
 
 Every botocore client copies its session's event handlers when it is created, and pynamodb makes its own
 botocore sessions; so the recorder hooks the creation of every client and registers its handlers on each new
-client. Clients created before `start()` are not seen: callers clear the package's client caches first.
+client. Clients created before `start()` are not seen: `forget_clients()` drops the package's cached ones.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import botocore.session
 from botocore.model import OperationModel
+from pynamodb.models import Model
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,12 @@ class AwsCallRecorder:
             return client
 
         self._original = original
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = create_client
         return self
 
     def stop(self) -> None:
         if self._original is not None:
-            botocore.session.Session.create_client = self._original  # type: ignore[method-assign]
+            botocore.session.Session.create_client = self._original
             self._original = None
 
     def watch(self, client: Any) -> None:
@@ -122,39 +124,64 @@ _TRANSACT_ACTIONS = {
 
 @dataclass(frozen=True)
 class Grant:
-    """What a request needs: an IAM action on a resource (a table or an index, a bucket or its objects)."""
+    """What a request needs: an IAM action on a resource ARN."""
 
     action: str
-    kind: str
-    name: str
+    resource: str
 
 
-def grants_needed(call: AwsCall) -> list[Grant]:
+def grants_needed(call: AwsCall, region: str = "us-east-1", account: str = "123456789012") -> list[Grant]:
     """The (action, resource) pairs IAM checks for `call`; transactions check each item's own action."""
     params = call.params
+    table = f"arn:aws:dynamodb:{region}:{account}:table/"
     if call.service == "dynamodb" and call.operation in ("TransactWriteItems", "TransactGetItems"):
         needed = []
         for item in params.get("TransactItems", []):
             ((kind, request),) = item.items()
-            needed.append(Grant(_TRANSACT_ACTIONS[kind], "table", request["TableName"]))
+            needed.append(Grant(_TRANSACT_ACTIONS[kind], table + request["TableName"]))
         return needed
     if call.service == "dynamodb" and call.operation in ("BatchGetItem", "BatchWriteItem"):
-        action = "dynamodb:BatchGetItem" if call.operation == "BatchGetItem" else "dynamodb:BatchWriteItem"
-        return [Grant(action, "table", table) for table in params.get("RequestItems", {})]
+        return [Grant(f"dynamodb:{call.operation}", table + name) for name in params.get("RequestItems", {})]
     action = _ACTION_FOR.get(
         (call.service, call.operation), f"{_IAM_PREFIX.get(call.service, call.service)}:{call.operation}"
     )
     if call.service == "dynamodb":
-        if params.get("IndexName"):
-            return [Grant(action, "index", params["TableName"])]
-        return [Grant(action, "table", params["TableName"])]
+        index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""
+        return [Grant(action, table + params["TableName"] + index)]
     if call.service == "s3":
-        kind = "object" if "Key" in params or call.operation == "DeleteObjects" else "bucket"
-        return [Grant(action, kind, params["Bucket"])]
+        if call.operation == "DeleteObjects":
+            objects = params["Delete"]["Objects"]
+            return [Grant(action, f"arn:aws:s3:::{params['Bucket']}/{o['Key']}") for o in objects]
+        key = f"/{params['Key']}" if "Key" in params else ""
+        return [Grant(action, f"arn:aws:s3:::{params['Bucket']}{key}")]
     if call.service == "sqs":
-        return [Grant(action, "queue", params.get("QueueUrl", ""))]
+        name = params.get("QueueUrl", "").rstrip("/").rsplit("/", 1)[-1]
+        return [Grant(action, f"arn:aws:sqs:{region}:{account}:{name}")]
     if call.service == "events":
-        return [Grant(action, "bus", entry.get("EventBusName", "default")) for entry in params["Entries"]]
+        buses = {entry.get("EventBusName", "default") for entry in params["Entries"]}
+        return [Grant(action, f"arn:aws:events:{region}:{account}:event-bus/{bus}") for bus in sorted(buses)]
     if call.service == "secretsmanager":
-        return [Grant(action, "secret", params.get("SecretId", ""))]
-    return [Grant(action, call.service, "")]
+        secret = params.get("SecretId", "")
+        arn = (
+            secret
+            if secret.startswith("arn:")
+            else f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"
+        )
+        return [Grant(action, arn)]
+    return [Grant(action, "*")]
+
+
+def forget_clients() -> None:
+    """Drop the package's cached clients and pynamodb connections, so that the next ones are hooked."""
+    for name, module in list(sys.modules.items()):
+        if name == "mail2ticket" or name.startswith("mail2ticket."):
+            for value in list(vars(module).values()):
+                if getattr(value, "__module__", None) == name and callable(
+                    getattr(value, "cache_clear", None)
+                ):
+                    value.cache_clear()
+    pending = list(Model.__subclasses__())
+    while pending:
+        model = pending.pop()
+        model._connection = None
+        pending.extend(model.__subclasses__())
