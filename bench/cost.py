@@ -297,9 +297,13 @@ def main() -> None:
             run.drain()
         print(f"1,000 mails polled and processed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         run.invoke("cleaner", runner.scheduled_event("clean", now + timedelta(hours=1)))
+        calls_before_idle = len(recorder.calls)
         idle_started = time.perf_counter()
         run.invoke("poller", runner.scheduled_event("poll", now + timedelta(hours=2)))
         idle_poll_s = time.perf_counter() - idle_started
+        idle_calls = [c for c in recorder.calls[calls_before_idle:] if c.label == "poller"]
+        idle_counts = dict(Counter((c.service, c.operation) for c in idle_calls))
+        print(f"idle poll: {idle_poll_s:.1f} s, requests {idle_counts}", file=sys.stderr)
         recorder.stop()
         handler.stream = sys.stdout  # type: ignore[attr-defined]
         calls = [c for c in recorder.calls if c.label != "unlabelled"]
@@ -341,8 +345,9 @@ def _report(
     counts = Counter((c.service, c.operation) for c in calls)
     print(f"mails={n} mean_size_kb={sum(map(len, mails)) / n / 1024:.1f} tickets={tickets}")
     print("\nAWS requests per mail (service operation: count per mail)")
-    for (service, operation), count in sorted(counts.items()):
-        print(f"  {service:15} {operation:26} {count / n:7.3f}")
+    by_label = Counter((c.label, c.service, c.operation) for c in calls)
+    for (label, service, operation), count in sorted(by_label.items()):
+        print(f"  {label:16} {service:15} {operation:26} {count / n:7.3f}")
 
     memory_mb = {f: _memory_size_mb(template, f"{f.capitalize()}Function") for f in run.durations}
     gb_seconds = sum(

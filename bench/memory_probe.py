@@ -4,7 +4,6 @@ Usage: python -m bench.memory_probe WARMUP_EVENT.json MEASURED_EVENT.json; print
 """
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -12,7 +11,12 @@ from infra.local import runner
 
 
 def _max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """This process's peak resident memory. Not getrusage's ru_maxrss: Linux carries it over from the
+    parent across fork and exec, so a child of a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(warmup: Path, measured: Path) -> None:
