@@ -12,7 +12,7 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format validate build unit integration clean schemas bench-mail bench-poll
+.PHONY: help venv demo test lint format validate build unit integration clean schemas bench-mail bench-poll bench-cost
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -21,6 +21,9 @@ help:
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
 	@echo "make build     sam build (Lambda artifacts under .aws-sam/)"
 	@echo "make schemas   regenerate schemas/*.schema.json from the configuration models"
+	@echo "make bench-mail  reply extraction, malformed mail and parsing time on ../shared/corpus"
+	@echo "make bench-poll  poll time of an inbox with 10,000 processed mails against an empty one"
+	@echo "make bench-cost  1,000 mails through the local stack: AWS requests, memory, import time, cost"
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,11 +58,15 @@ validate: venv $(SAM_VENV)/.installed
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 	$(VENV)/bin/cfn-lint template.yaml
 
+# sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's.
 build: $(SAM_VENV)/.installed
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
-test: lint validate
+test: lint validate build
 	$(PY) -m pytest
+
+bench-cost: venv
+	$(PY) -m bench.cost
 
 unit: venv
 	$(PY) -m pytest tests/unit

@@ -7,6 +7,9 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
+# Alarms watch these over every inbox at once, so they are also counted without the inbox dimension.
+ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed"})
+
 
 def inbox_metric(name: str, inbox_id: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
     """A metric with the inbox as dimension (the invocation-wide `metrics` cannot vary its dimensions)."""
@@ -14,3 +17,5 @@ def inbox_metric(name: str, inbox_id: str, value: float = 1, unit: MetricUnit = 
     metric.add_dimension(name="inbox_id", value=inbox_id)
     metric.add_metric(name=name, unit=unit, value=value)
     metric.flush_metrics()
+    if name in ALARMED_METRICS:
+        metrics.add_metric(name=name, unit=unit, value=value)

@@ -241,6 +241,7 @@ class _InboxPoller:
             self.result.skipped += 1
             return
         enqueue(inbox_id, message_key)
+        logger.info("mail queued", extra={"message_key": message_key, "message_id": message_id})
         if existing is None:
             self.result.received += 1
         else:

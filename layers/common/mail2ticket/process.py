@@ -50,6 +50,8 @@ def process_message(
     transient failure is recorded as an error, then raised so that the queue moves the message to its DLQ.
     """
     now_s = int(now if now is not None else time.time())
+    # One invocation handles a batch: the previous message's keys must not leak into this one's lines.
+    logger.remove_keys(["message_id", "ticket_ref", "outcome"])
     logger.append_keys(inbox_id=inbox_id, message_key=message_key)
     try:
         replica = Replica.get(inbox_id, Replica.sort_key(message_key))

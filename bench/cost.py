@@ -1,0 +1,415 @@
+"""Cost per 10,000 mails: 1,000 realistic mails through the local stack with every AWS request counted.
+
+Also the processor's peak memory on a 25 MB mail and each handler's import time. The last line printed is
+`cost_per_10k_usd=<value>`.
+"""
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+from imap_tools import MailBoxUnencrypted
+
+from bench.mails import big_mail, mail_mix
+from infra.local import runner
+from infra.local.aws_calls import AwsCall, AwsCallRecorder, forget_clients
+from infra.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+MAILS, WAVE = 1000, 50
+BIG_MAIL_BYTES = 25 * 1024 * 1024
+
+# us-east-1 list prices, from the AWS pricing pages as of November 2025 (no free tier).
+LAMBDA_ARM_GB_SECOND = 0.0000133334
+LAMBDA_REQUEST = 0.20 / 1e6
+DYNAMODB_WRITE_UNIT = 0.625 / 1e6  # on-demand, since the November 2024 price reduction
+DYNAMODB_READ_UNIT = 0.125 / 1e6
+S3_PUT_LIST = 0.005 / 1000  # PUT, COPY, POST, LIST
+S3_GET = 0.0004 / 1000  # GET, HEAD and the rest; DELETE is free
+S3_STORAGE_GB_MONTH = 0.023
+SQS_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB chunk
+EVENTS_PUT = 1.00 / 1e6  # custom events, per 64 KB chunk
+SECRETS_API_CALL = 0.05 / 10_000
+LOGS_INGEST_GB = 0.50
+XRAY_TRACE = 5.00 / 1e6  # upper bound: every invocation traced
+TARGET_USD, TARGET_IMPORT_S, TARGET_MEMORY_FACTOR = 0.15, 0.5, 4
+
+
+class ByteCounter:
+    """A write-only text stream that counts the UTF-8 bytes written to it (log and metric lines)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------------- run
+
+
+def _memory_size_mb(template: dict[str, Any], function: str) -> int:
+    own = template["Resources"][function]["Properties"].get("MemorySize")
+    return int(own or template["Globals"]["Function"]["MemorySize"])
+
+
+def _append(port: int, login: str, password: str, mails: list[bytes]) -> None:
+    with MailBoxUnencrypted("127.0.0.1", port).login(login, password) as box:
+        for raw in mails:
+            box.append(raw, "INBOX", flag_set=())
+
+
+class Run:
+    """Invokes the handlers as Lambda would; times each invocation, counts its requests and log bytes."""
+
+    def __init__(self, recorder: AwsCallRecorder, sink: ByteCounter) -> None:
+        self.recorder, self.sink = recorder, sink
+        self.durations: dict[str, list[float]] = defaultdict(list)
+        self.sqs = boto3.client("sqs")
+        self.queue_url = os.environ["PROCESS_QUEUE_URL"]
+        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        from contextlib import redirect_stdout
+
+        with self.recorder.label(function), redirect_stdout(self.sink):  # type: ignore[type-var]
+            started = time.perf_counter()
+            response = runner.invoke(function, event)
+            self.durations[function].append(time.perf_counter() - started)
+        return response
+
+    def drain(self) -> None:
+        """The SQS event source: receive up to 10, invoke, delete the successes (processor's role)."""
+        while True:
+            with self.recorder.label("sqs-event-source"):
+                received = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
+            if not received:
+                return
+            response = self.invoke("processor", runner.sqs_event(received, self.queue_arn))
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            done = [m for m in received if m["MessageId"] not in failed]
+            if done:
+                with self.recorder.label("sqs-event-source"):
+                    self.sqs.delete_message_batch(
+                        QueueUrl=self.queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                        ],
+                    )
+
+
+# ------------------------------------------------------------------------------------- DynamoDB capacity
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        return 1 + (len(data.lstrip("-").replace(".", "")) + 1) // 2
+    if kind == "B":
+        return len(data) if isinstance(data, bytes) else len(data) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: item}) for item in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(item) for item in data)
+    return 3 + sum(len(k.encode()) + 1 + _value_size(v) for k, v in data.items())  # M
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    """DynamoDB's size of an item: attribute names plus values, as its capacity units count them."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in (item or {}).items())
+
+
+class Capacity:
+    """Read and write units of the recorded DynamoDB requests. An updated item counts at its final size (an
+    upper bound: items only grow here); a transactional write counts twice, as DynamoDB bills it."""
+
+    def __init__(self) -> None:
+        self.read = 0.0
+        self.write = 0.0
+        self.client = boto3.client("dynamodb")
+        self._final: dict[str, int] = {}
+
+    def _final_size(self, table: str, key: dict[str, Any]) -> int:
+        cache_key = table + json.dumps(key, sort_keys=True, default=str)
+        if cache_key not in self._final:
+            item = self.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+            self._final[cache_key] = item_size(item)
+        return self._final[cache_key]
+
+    @staticmethod
+    def _read_units(size: int, consistent: bool) -> float:
+        return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+    def add(self, call: AwsCall) -> None:
+        params, response = call.params, call.response or {}
+        operation = call.operation
+        if operation == "GetItem":
+            self.read += self._read_units(item_size(response.get("Item")), bool(params.get("ConsistentRead")))
+        elif operation in ("Query", "Scan"):
+            size = sum(item_size(i) for i in response.get("Items", []))
+            self.read += self._read_units(size, bool(params.get("ConsistentRead")))
+        elif operation == "BatchGetItem":
+            for items in response.get("Responses", {}).values():
+                self.read += sum(self._read_units(item_size(i), False) for i in items)
+        elif operation == "PutItem":
+            self.write += math.ceil(max(1, item_size(params["Item"])) / 1024)
+        elif operation == "UpdateItem":
+            self.write += math.ceil(max(1, self._final_size(params["TableName"], params["Key"])) / 1024)
+        elif operation == "DeleteItem":
+            self.write += 1
+        elif operation == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                ((kind, request),) = entry.items()
+                if kind == "Put":
+                    size = item_size(request["Item"])
+                elif kind == "Delete":
+                    size = 1
+                else:
+                    size = self._final_size(request["TableName"], request["Key"])
+                self.write += 2 * math.ceil(max(1, size) / 1024)
+        elif operation == "TransactGetItems":
+            self.read += 2 * len(params["TransactItems"])
+
+
+# ------------------------------------------------------------------------------------- probes
+
+
+def _import_seconds(function: str) -> float:
+    """Median of three cold imports of the handler module, each in a fresh interpreter."""
+    code = (
+        "import importlib.util, sys, time\n"
+        "started = time.perf_counter()\n"
+        "spec = importlib.util.spec_from_file_location('handler', sys.argv[1])\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(time.perf_counter() - started)\n"
+    )
+    path = ROOT / "functions" / function / "handler.py"
+    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": function}
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code, str(path)], env=env, check=True, capture_output=True, text=True
+            ).stdout
+        )
+        for _ in range(3)
+    ]
+    return statistics.median(runs)
+
+
+def _memory(stack: LocalStack, login: str, password: str) -> dict[str, Any]:
+    """Poll a small mail and a 25 MB one, then let a fresh processor handle them one after the other."""
+    assert stack.dovecot is not None
+    raw = big_mail(BIG_MAIL_BYTES)
+    _append(stack.dovecot.imap_port, login, password, [mail_mix(1, seed=3)[0], raw])
+    runner.run_poller(now=datetime.now(UTC) + timedelta(days=1))
+    sqs = boto3.client("sqs")
+    url = os.environ["PROCESS_QUEUE_URL"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    messages: list[dict[str, Any]] = []
+    while len(messages) < 2:
+        messages += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        )
+    messages.sort(key=lambda m: json.loads(m["Body"])["message_key"])
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for n, message in enumerate(messages):
+            path = Path(tmp) / f"event{n}.json"
+            path.write_text(json.dumps(runner.sqs_event([message], arn)))
+            paths.append(str(path))
+        output = subprocess.run(
+            [sys.executable, "-m", "bench.memory_probe", *paths],
+            env=os.environ.copy(),
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["mail_bytes"] = len(raw)
+    return result
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    with LocalStack() as stack:
+        # The package binds table names at import: import it once the stack's environment is set.
+        from mail2ticket.config.models import GlobalConfig, InboxConfig
+        from mail2ticket.observability import logger
+        from mail2ticket.store.config import save_global_config, save_inbox
+
+        assert stack.dovecot is not None
+        login, password = "bench@example.com", "bench-password-1"
+        stack.dovecot.add_user(login, password)
+        secret = boto3.client("secretsmanager").create_secret(
+            Name=f"mail2ticket/{login}", SecretString=password
+        )
+        inbox = InboxConfig.model_validate(
+            {
+                "inbox_id": "helpdesk",
+                "server": "127.0.0.1",
+                "port": stack.dovecot.imaps_port,
+                "login": login,
+                "secret_arn": secret["ARN"],
+                "unknown_caller_behavior": "create_person",
+            }
+        )
+        save_inbox(inbox)
+        # The 25 MB mail must be parsed, not refused as too big.
+        save_global_config(GlobalConfig.model_validate({"maximum_email_size": "30M"}))
+        mails = mail_mix(MAILS)
+
+        sink = ByteCounter()
+        handler = logger.registered_handler
+        handler.stream = sink  # type: ignore[attr-defined]
+        recorder = AwsCallRecorder().start()
+        forget_clients()
+        run = Run(recorder, sink)
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        for tick, start in enumerate(range(0, MAILS, WAVE)):
+            _append(stack.dovecot.imap_port, login, password, mails[start : start + WAVE])
+            run.invoke("poller", runner.scheduled_event("poll", now + timedelta(minutes=tick)))
+            run.drain()
+        print(f"1,000 mails polled and processed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        run.invoke("cleaner", runner.scheduled_event("clean", now + timedelta(hours=1)))
+        calls_before_idle = len(recorder.calls)
+        idle_started = time.perf_counter()
+        run.invoke("poller", runner.scheduled_event("poll", now + timedelta(hours=2)))
+        idle_poll_s = time.perf_counter() - idle_started
+        idle_calls = [c for c in recorder.calls[calls_before_idle:] if c.label == "poller"]
+        idle_counts = dict(Counter((c.service, c.operation) for c in idle_calls))
+        print(f"idle poll: {idle_poll_s:.1f} s, requests {idle_counts}", file=sys.stderr)
+        recorder.stop()
+        handler.stream = sys.stdout  # type: ignore[attr-defined]
+        calls = [c for c in recorder.calls if c.label != "unlabelled"]
+
+        capacity = Capacity()
+        for call in calls:
+            if call.service == "dynamodb":
+                capacity.add(call)
+        memory = _memory(stack, login, password)
+        from mail2ticket.store.tickets import list_tickets
+
+        tickets = len(list(list_tickets()))
+        template = stack.template
+
+    imports = {f: _import_seconds(f) for f in ("poller", "processor", "cleaner")}
+    _report(mails, calls, capacity, run, sink, template, idle_poll_s, memory, imports, tickets)
+
+
+def _body_length(body: Any) -> int:
+    if body is None:
+        return 0
+    return len(body.getbuffer()) if hasattr(body, "getbuffer") else len(body)
+
+
+def _report(
+    mails: list[bytes],
+    calls: list[AwsCall],
+    capacity: Capacity,
+    run: Run,
+    sink: ByteCounter,
+    template: dict[str, Any],
+    idle_poll_s: float,
+    memory: dict[str, Any],
+    imports: dict[str, float],
+    tickets: int,
+) -> None:
+    n = len(mails)
+    scale = 10_000 / n
+    counts = Counter((c.service, c.operation) for c in calls)
+    print(f"mails={n} mean_size_kb={sum(map(len, mails)) / n / 1024:.1f} tickets={tickets}")
+    print("\nAWS requests per mail (service operation: count per mail)")
+    by_label = Counter((c.label, c.service, c.operation) for c in calls)
+    for (label, service, operation), count in sorted(by_label.items()):
+        print(f"  {label:16} {service:15} {operation:26} {count / n:7.3f}")
+
+    memory_mb = {f: _memory_size_mb(template, f"{f.capitalize()}Function") for f in run.durations}
+    gb_seconds = sum(
+        math.ceil(d * 1000) / 1000 * memory_mb[f] / 1024 for f, ds in run.durations.items() for d in ds
+    )
+    invocations = sum(len(ds) for ds in run.durations.values())
+    s3_put = sum(counts[("s3", op)] for op in ("PutObject", "CopyObject", "ListObjectsV2", "ListObjects"))
+    s3_get = sum(counts[("s3", op)] for op in ("GetObject", "HeadObject"))
+    puts = [c for c in calls if c.operation == "PutObject"]
+    stored = {c.params["Key"]: _body_length(c.params.get("Body")) for c in puts}
+    sqs = sum(
+        max(1, math.ceil(len(c.params.get("MessageBody", "")) / 65536))
+        for c in calls
+        if c.service == "sqs"
+        and c.operation
+        in ("SendMessage", "ReceiveMessage", "DeleteMessageBatch", "DeleteMessage", "ChangeMessageVisibility")
+    )
+    costs = {
+        "lambda compute (arm64)": gb_seconds * LAMBDA_ARM_GB_SECOND,
+        "lambda requests": invocations * LAMBDA_REQUEST,
+        "dynamodb writes": capacity.write * DYNAMODB_WRITE_UNIT,
+        "dynamodb reads": capacity.read * DYNAMODB_READ_UNIT,
+        "s3 put/list": s3_put * S3_PUT_LIST,
+        "s3 get": s3_get * S3_GET,
+        "sqs requests": sqs * SQS_REQUEST,
+        "eventbridge events": counts[("events", "PutEvents")] * EVENTS_PUT,
+        "secrets manager": counts[("secretsmanager", "GetSecretValue")] * SECRETS_API_CALL,
+        "cloudwatch logs ingest": sink.bytes / 1024**3 * LOGS_INGEST_GB,
+        "x-ray traces": invocations * XRAY_TRACE,
+    }
+    print("\nLambda (duration measured per invocation here, billed per ms at the template's memory size)")
+    for function, ds in sorted(run.durations.items()):
+        print(
+            f"  {function:10} invocations={len(ds):4} mean_ms={statistics.mean(ds) * 1000:7.1f} "
+            f"memory_mb={memory_mb[function]} gb_s_per_mail={sum(ds) * memory_mb[function] / 1024 / n:.5f}"
+        )
+    print(f"  dynamodb units per mail: write={capacity.write / n:.2f} read={capacity.read / n:.2f}")
+    print(f"  log and metric bytes per mail: {sink.bytes / n:.0f}")
+    print("\nCost per 10,000 mails (USD, us-east-1 list prices)")
+    for name, cost in costs.items():
+        print(f"  {name:24} {cost * scale:.5f}")
+    storage = sum(stored.values()) / 1024**3 * S3_STORAGE_GB_MONTH * scale
+    print(f"  (not per mail: S3 storage of the raw mail and attachments, per month kept: {storage:.5f})")
+    idle = 43_200 * (
+        math.ceil(idle_poll_s * 1000) / 1000 * memory_mb["poller"] / 1024 * LAMBDA_ARM_GB_SECOND
+        + LAMBDA_REQUEST
+    )
+    print(f"  (not per mail: the poller's schedule, idle, per month: {idle:.4f})")
+
+    growth = memory["peak"] - memory["baseline"]
+    mail_mb = memory["mail_bytes"] / 2**20
+    print(
+        f"\nprocessor on a {mail_mb:.1f} MB mail: baseline_mb={memory['baseline'] / 2**20:.1f} "
+        f"peak_mb={memory['peak'] / 2**20:.1f} growth={growth / memory['mail_bytes']:.2f}x the mail "
+        f"(target < {TARGET_MEMORY_FACTOR}x) outcome={memory['response']}"
+    )
+    for function, seconds in imports.items():
+        print(f"import {function}: {seconds:.3f} s (target < {TARGET_IMPORT_S} s)")
+    total = sum(costs.values()) * scale
+    print(f"target: cost <= {TARGET_USD} USD per 10,000 mails: {'met' if total <= TARGET_USD else 'MISSED'}")
+    print(f"cost_per_10k_usd={total:.4f}")
+
+
+if __name__ == "__main__":
+    main()
