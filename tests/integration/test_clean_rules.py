@@ -1,4 +1,4 @@
-"""Retention rules on the local stack, with the cleaner's clock passed explicitly: undesired mail, the kept mail
+"""Retention rules on the local stack, the cleaner's clock passed explicitly: undesired mail, the kept mail
 of closed and deleted tickets, replicas whose mail left the server, and objects nobody references."""
 
 import time

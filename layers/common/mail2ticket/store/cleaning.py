@@ -8,14 +8,11 @@ from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
@@ -176,28 +173,25 @@ def delete_replica(replica: Replica, now: int) -> bool:
 
     Returns False when the replica changed meanwhile (mail seen again, reset, or deleted by another cleaner).
     """
-    keep_for = replica.ticket_ref if replica.ticket_ref and existing_tickets([replica.ticket_ref]) else None
+    ref = replica.ticket_ref
+    if ref and existing_tickets([ref]):
+        # Written first and idempotent: when the delete below loses, the reference only repeats the truth.
+        RawMailReference(
+            pk=TicketItem.key(ref),
+            sk=RawMailReference.sort_key(replica.sha256),
+            sha256=replica.sha256,
+            s3_key=replica.s3_key,
+            inbox_id=replica.inbox_id,
+            message_key=replica.message_key,
+            created_at=now,
+        ).save()
+    condition = (Replica.disappeared_at == replica.disappeared_at) & Replica.status.is_in(
+        *ReplicaStatus.FINAL
+    )
     try:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.delete(
-                replica,
-                condition=(Replica.disappeared_at == replica.disappeared_at)
-                & Replica.status.is_in(*ReplicaStatus.FINAL),
-            )
-            if keep_for:
-                tx.save(
-                    RawMailReference(
-                        pk=TicketItem.key(keep_for),
-                        sk=RawMailReference.sort_key(replica.sha256),
-                        sha256=replica.sha256,
-                        s3_key=replica.s3_key,
-                        inbox_id=replica.inbox_id,
-                        message_key=replica.message_key,
-                        created_at=now,
-                    )
-                )
-    except TransactWriteError as exc:
-        if any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons or []):
+        replica.delete(condition=condition)
+    except DeleteError as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
             return False
         raise
     if replica.uid is not None and replica.uidvalidity is not None:
@@ -282,8 +276,3 @@ def _update(item: Model, actions: list[Any], condition: Condition) -> bool:
             return False
         raise
     return True
-
-
-@cache
-def _connection() -> Connection:
-    return Connection()
