@@ -1,4 +1,4 @@
-"""Cleaner: an hourly tick applies the retention rules."""
+"""Cleaner: a scheduled tick applies the retention rules, one bounded batch per rule."""
 
 from typing import Any
 
@@ -15,4 +15,4 @@ from mail2ticket.observability import logger, metrics, tracer
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=EventBridgeModel)
-    return clean_all(now=tick.time.timestamp()).__dict__
+    return clean_all(now=tick.time.timestamp(), time_left_ms=context.get_remaining_time_in_millis).as_dict()

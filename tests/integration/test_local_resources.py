@@ -121,8 +121,9 @@ def test_create_resources_from_template(aws: boto3.Session) -> None:
 
     tickets = dynamodb.describe_table(TableName=refs["TicketsTable"])["Table"]
     assert _key_schema(tickets["KeySchema"]) == {"HASH": "pk", "RANGE": "sk"}
-    (gsi,) = tickets["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "by_type"
+    indexes = {index["IndexName"]: index for index in tickets["GlobalSecondaryIndexes"]}
+    assert sorted(indexes) == ["by_sha256", "by_type", "mail_cleanup"]
+    gsi = indexes["by_type"]
     assert _key_schema(gsi["KeySchema"]) == {"HASH": "item_type", "RANGE": "pk"}
     assert gsi["Projection"]["ProjectionType"] == "ALL"
 
@@ -165,6 +166,7 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "TICKETS_TABLE": refs["TicketsTable"],
         "RAW_BUCKET": refs["RawMailBucket"],
         "PROCESS_QUEUE_URL": refs["ProcessQueue"],
+        "PROCESS_DLQ_URL": refs["ProcessDeadLetterQueue"],
         "EVENT_BUS_NAME": "mail2ticket-dev",
         "POWERTOOLS_METRICS_NAMESPACE": "mail2ticket",
         "LOG_LEVEL": "INFO",

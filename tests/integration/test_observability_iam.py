@@ -99,10 +99,12 @@ def test_each_function_role_allows_every_request_the_function_makes(
 ) -> None:
     from mail2ticket.store.config import save_inbox
 
-    # Given an inbox with a request with an attachment, a reply to it and an auto-reply
-    save_inbox(mail_account.inbox("helpdesk"))
+    # Given an inbox whose replies resolve then close a ticket: a request with an attachment, two replies to
+    # it and an auto-reply, so that every rule of the cleaner has work later
+    save_inbox(mail_account.inbox("helpdesk", stimuli=["new:ev_resolve", "resolved:ev_close"]))
     first, first_id = _mail("Printer jammed")
     mail_account.append(first)
+    mail_account.append(_mail("Re: Printer jammed", in_reply_to=first_id)[0])
     mail_account.append(_mail("Re: Printer jammed", in_reply_to=first_id)[0])
     mail_account.append(_mail("Out of office", Auto_Submitted="auto-replied")[0])
     now = datetime.now(UTC)
@@ -114,8 +116,15 @@ def test_each_function_role_allows_every_request_the_function_makes(
     with recorder.label("ProcessorFunction"):
         runner.drain_queue()
         runner.retry("helpdesk", "1:1")
+    # (the cleaner asks for the closed ticket's mails to go, polls delete them, the undesired one is purged,
+    # and the replicas of mails gone from the server expire with their raw mail)
+    for day in (1, 2, 10, 11, 30):
+        with recorder.label("CleanerFunction"):
+            runner.run_cleaner(now=now + timedelta(days=day))
+        with recorder.label("PollerFunction"):
+            runner.run_poller(now=now + timedelta(days=day, hours=1))
     with recorder.label("CleanerFunction"):
-        runner.run_cleaner(now=now + timedelta(days=30))
+        runner.run_cleaner(now=now + timedelta(days=40))
 
     # Then each function made requests, and its role allows every one of them
     labels = {call.label for call in recorder.calls}
@@ -124,7 +133,10 @@ def test_each_function_role_allows_every_request_the_function_makes(
         m for call in recorder.calls if call.label != "unlabelled" for m in _allowed(aws, call.label, call)
     ]
     assert missing == []
-    assert recorder.counts("ProcessorFunction")[("dynamodb", "TransactWriteItems")] >= 3
+    assert recorder.counts("ProcessorFunction")[("dynamodb", "TransactWriteItems")] >= 4
+    cleaner = recorder.counts("CleanerFunction")
+    assert cleaner[("dynamodb", "DeleteItem")] >= 1 and cleaner[("s3", "DeleteObjects")] >= 1
+    assert recorder.counts("PollerFunction")[("dynamodb", "UpdateItem")] >= 1
 
 
 def test_a_request_outside_the_role_is_reported(aws: LocalStack) -> None:

@@ -37,7 +37,7 @@ USES: dict[str, dict[str, str]] = {
     "CleanerFunction": {
         "InboxesTable": "read",
         "ReplicasTable": "write",
-        "TicketsTable": "read",
+        "TicketsTable": "write",  # a closed ticket's clean-up mark; the raw mail a ticket keeps
         "RawMailBucket": "write",
     },
 }

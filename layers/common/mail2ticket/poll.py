@@ -232,6 +232,8 @@ class _InboxPoller:
             open_since=self.now,
         )
         existing = store.create_replica(replica)
+        if existing is not None and existing.disappeared_at is not None:
+            store.mark_present(existing, self.now)
         if self.by_message_id:
             store.put_locator(inbox_id, uidvalidity, int(loc), message_key)
         if too_big and existing is None:

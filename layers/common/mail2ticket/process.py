@@ -109,7 +109,9 @@ def _apply(claim: Claim, now: int) -> Outcome:
     except repo.SenderThrottled:
         limit = settings.max_tickets_per_sender_per_hour
         reason = f"loop protection: {mail.from_addr} opened {limit} tickets within the hour"
-        change, outcome = undesired(replica, claim.attempt_id, now, reason)
+        change, outcome = undesired(
+            replica, claim.attempt_id, now, reason, settings.undesired_purge_delay_days == 0
+        )
         repo.commit(change)
     return outcome
 

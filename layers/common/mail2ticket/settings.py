@@ -16,6 +16,7 @@ class Settings(BaseModel):
     tickets_table: str = Field("mail2ticket-tickets", alias="TICKETS_TABLE")
     raw_bucket: str = Field("mail2ticket-raw", alias="RAW_BUCKET")
     process_queue_url: str = Field("", alias="PROCESS_QUEUE_URL")
+    process_dlq_url: str = Field("", alias="PROCESS_DLQ_URL")
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
     processing_lease_seconds: int = Field(900, alias="PROCESSING_LEASE_SECONDS", ge=1)
@@ -25,6 +26,11 @@ class Settings(BaseModel):
     smtp_secret_arn: str = Field("", alias="SMTP_SECRET_ARN")
     # A replica still new (or stuck processing) this long after it was queued is queued again.
     requeue_after_seconds: int = Field(600, alias="REQUEUE_AFTER_SECONDS", ge=1)
+    # Each cleaner rule handles at most this many items per run; the next run goes on where it stopped.
+    clean_batch_size: int = Field(1000, alias="CLEAN_BATCH_SIZE", ge=1)
+    # An S3 object written this recently is never removed: a poller may be between its S3 write and its
+    # replica.
+    clean_object_grace_seconds: int = Field(86400, alias="CLEAN_OBJECT_GRACE_SECONDS", ge=0)
 
 
 @cache

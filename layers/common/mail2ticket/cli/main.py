@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from mail2ticket.cli import config_cmd, inbox, mailbox, parse, retry, tickets
+from mail2ticket.cli import config_cmd, dlq, inbox, mailbox, parse, retry, tickets
 from mail2ticket.cli.common import Result
 from mail2ticket.errors import Mail2TicketError
 
-COMMAND_MODULES = (inbox, mailbox, retry, tickets, config_cmd, parse)
+COMMAND_MODULES = (inbox, mailbox, retry, tickets, config_cmd, parse, dlq)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ OUTPUT_VARIABLES = {
     "TicketsTableName": "TICKETS_TABLE",
     "RawMailBucketName": "RAW_BUCKET",
     "ProcessQueueUrl": "PROCESS_QUEUE_URL",
+    "ProcessDeadLetterQueueUrl": "PROCESS_DLQ_URL",
     "EventBusName": "EVENT_BUS_NAME",
 }
 

@@ -11,7 +11,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from mail2ticket.config.models import InboxConfig
@@ -122,6 +122,48 @@ class PendingActions(GlobalSecondaryIndex["Replica"]):
     pending_action = UnicodeAttribute(range_key=True)
 
 
+class UndesiredReplicas(GlobalSecondaryIndex["Replica"]):
+    """Sparse: undesired replicas whose mail the cleaner has not yet asked the poller to purge."""
+
+    class Meta:
+        index_name = "undesired_replicas"
+        projection = KeysOnlyProjection()
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    undesired_at = NumberAttribute(range_key=True)
+
+
+class DisappearedReplicas(GlobalSecondaryIndex["Replica"]):
+    """Sparse: replicas whose mail is gone from the server, by when it was found gone."""
+
+    class Meta:
+        index_name = "disappeared_replicas"
+        projection = AllProjection()
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+    disappeared_at = NumberAttribute(range_key=True)
+
+
+class ReplicasByTicket(GlobalSecondaryIndex["Replica"]):
+    """Sparse: the replicas that made or updated a ticket (only those have `ticket_ref`)."""
+
+    class Meta:
+        index_name = "by_ticket"
+        projection = AllProjection()
+
+    ticket_ref = UnicodeAttribute(hash_key=True)
+
+
+class ReplicasBySha256(GlobalSecondaryIndex["Replica"]):
+    """Replicas by the sha256 of their raw mail: whether a stored EML is still referenced."""
+
+    class Meta:
+        index_name = "by_sha256"
+        projection = KeysOnlyProjection()
+
+    sha256 = UnicodeAttribute(hash_key=True)
+
+
 class MailboxAction:
     DELETE = "delete"
     MOVE = "move"
@@ -165,9 +207,15 @@ class Replica(Model):
     action_result = UnicodeAttribute(null=True)
     action_error = UnicodeAttribute(null=True)
     disappeared_at = NumberAttribute(null=True)
+    # Set by the final commit of an undesired mail; removed once the cleaner asked for its purge.
+    undesired_at = NumberAttribute(null=True)
 
     open_replicas = OpenReplicas()
     pending_actions = PendingActions()
+    undesired_replicas = UndesiredReplicas()
+    disappeared_replicas = DisappearedReplicas()
+    by_ticket = ReplicasByTicket()
+    by_sha256 = ReplicasBySha256()
 
     @staticmethod
     def sort_key(message_key: str) -> str:
@@ -191,6 +239,32 @@ class Locator(Model):
     @staticmethod
     def sort_key(uidvalidity: int, uid: int) -> str:
         return f"{LOCATOR_SK_PREFIX}{uidvalidity}:{uid}"
+
+
+CLEANER_STATE_KEY = "#cleaner"
+
+
+class CleanerState(Model):
+    """The cleaner's cursors (where each rule stopped), so the next run goes on from there."""
+
+    class Meta:
+        table_name = _settings.replicas_table
+
+    inbox_id = UnicodeAttribute(hash_key=True, default=CLEANER_STATE_KEY)
+    sk = UnicodeAttribute(range_key=True, default=CLEANER_STATE_KEY)
+    cursors = UnicodeAttribute(null=True)
+    updated_at = NumberAttribute(null=True)
+
+
+class TicketsToClean(GlobalSecondaryIndex["TicketItem"]):
+    """Sparse: closed tickets whose mails the cleaner has not yet asked to remove from the server."""
+
+    class Meta:
+        index_name = "mail_cleanup"
+        projection = KeysOnlyProjection()
+
+    item_type = UnicodeAttribute(hash_key=True)
+    mail_cleanup_at = NumberAttribute(range_key=True)
 
 
 class TicketItem(Model):
@@ -217,6 +291,10 @@ class TicketItem(Model):
     defaults = MapAttribute[str, Any](null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
+    closed_at = NumberAttribute(null=True)
+    # Set with `closed_at`; removed once the cleaner has asked for the ticket's kept mails to be deleted.
+    mail_cleanup_at = NumberAttribute(null=True)
+    mail_cleanup = TicketsToClean()
 
     @staticmethod
     def key(ref: str) -> str:
@@ -260,6 +338,37 @@ class AttachmentItem(Model):
     inline = BooleanAttribute(default=False)
     message_key = UnicodeAttribute()
     created_at = NumberAttribute()
+
+
+class ObjectsBySha256(GlobalSecondaryIndex["RawMailReference"]):
+    """Sparse: the items of the tickets table that reference an S3 object (attachments, kept raw mails)."""
+
+    class Meta:
+        index_name = "by_sha256"
+        projection = KeysOnlyProjection()
+
+    sha256 = UnicodeAttribute(hash_key=True)
+
+
+class RawMailReference(Model):
+    """A ticket keeps the raw EML of a mail that made or updated it once the mail's replica is deleted."""
+
+    class Meta:
+        table_name = _settings.tickets_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    item_type = UnicodeAttribute(default="raw")
+    sha256 = UnicodeAttribute()
+    s3_key = UnicodeAttribute(null=True)
+    inbox_id = UnicodeAttribute(null=True)
+    message_key = UnicodeAttribute(null=True)
+    created_at = NumberAttribute(null=True)
+    by_sha256 = ObjectsBySha256()
+
+    @staticmethod
+    def sort_key(sha256: str) -> str:
+        return f"raw#{sha256}"
 
 
 class PersonItem(Model):

@@ -139,7 +139,18 @@ def mark_disappeared(replica: Replica, last_seen: int | None, now: int) -> None:
     if last_seen is not None:
         actions.append(Replica.last_seen.set(last_seen))
     with suppress(UpdateError):
-        replica.update(actions=actions, condition=Replica.disappeared_at.does_not_exist())
+        # sk.exists(): a replica the cleaner deleted meanwhile must not come back as a stub.
+        condition = Replica.sk.exists() & Replica.disappeared_at.does_not_exist()
+        replica.update(actions=actions, condition=condition)
+
+
+def mark_present(replica: Replica, now: int) -> None:
+    """A mail found on the server again: its replica is no longer one the cleaner may delete."""
+    with suppress(UpdateError):
+        replica.update(
+            actions=[Replica.disappeared_at.remove(), Replica.last_seen.set(now)],
+            condition=Replica.disappeared_at.exists(),
+        )
 
 
 def open_replicas(inbox_id: str, queued_before: int) -> Iterator[Replica]:

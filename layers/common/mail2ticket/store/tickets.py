@@ -25,6 +25,7 @@ from mail2ticket.store.models import (
     SenderRate,
     TicketItem,
 )
+from mail2ticket.tickets.lifecycle import CLOSED
 
 REFERENCE_PREFIX = {"UserRequest": "R-", "Incident": "I-", "Change": "C-", "Problem": "P-"}
 
@@ -195,6 +196,10 @@ def commit(change: Commit) -> None:
         (Replica.action_folder, change.action_folder),
     ):
         actions.append(attribute.set(value) if value is not None else attribute.remove())
+    # The sparse index the cleaner purges undesired mails from, unless the purge is already asked for.
+    actions.append(
+        Replica.undesired_at.set(change.now) if _purge_later(change) else Replica.undesired_at.remove()
+    )
     owned = (Replica.attempt_id == change.attempt_id) & (Replica.status == ReplicaStatus.PROCESSING)
     # DynamoDB reports cancellation reasons in request order: pynamodb sends puts, then updates.
     labels: list[str] = []
@@ -237,7 +242,14 @@ def _update_ticket(tx: TransactWrite, change: Commit) -> None:
     condition = TicketItem.pk.exists() & (TicketItem.status == ticket.status)
     if change.new_status is not None:
         actions.append(TicketItem.status.set(change.new_status))
+    if change.new_status == CLOSED:
+        # Enters the cleaner's sparse index: the ticket's kept mails are then removed from the server.
+        actions += [TicketItem.closed_at.set(change.now), TicketItem.mail_cleanup_at.set(change.now)]
     tx.update(ticket, actions=actions, condition=condition)
+
+
+def _purge_later(change: Commit) -> bool:
+    return change.status == ReplicaStatus.UNDESIRED and change.pending_action is None
 
 
 def _count_sender(tx: TransactWrite, limit: SenderLimit) -> None:

@@ -62,7 +62,7 @@ def plan(
     content = understand(mail, settings)
     reason = content.undesired
     if reason:
-        return undesired(replica, attempt_id, now, reason)
+        return undesired(replica, attempt_id, now, reason, settings.undesired_purge_delay_days == 0)
     ticket = None if inbox.behavior is Behavior.CREATE_ONLY else find_ticket(inbox, settings, mail)
     if ticket is None and inbox.behavior is Behavior.UPDATE_ONLY:
         raise PermanentError(
@@ -88,8 +88,13 @@ def automatic_reason(mail: ParsedMail, settings: GlobalConfig) -> str | None:
     return undesired_reason(mail, settings.undesired_subject_patterns)
 
 
-def undesired(replica: Replica, attempt_id: str, now: int, reason: str) -> tuple[repo.Commit, Outcome]:
+def undesired(
+    replica: Replica, attempt_id: str, now: int, reason: str, purge_at_once: bool = False
+) -> tuple[repo.Commit, Outcome]:
+    """An undesired mail; with a purge delay of 0 days it leaves the server at the next poll."""
     change = repo.Commit(replica, attempt_id, ReplicaStatus.UNDESIRED, now, undesired_reason=reason)
+    if purge_at_once:
+        change.pending_action = "delete"
     return change, Outcome(ReplicaStatus.UNDESIRED, "undesired", error_message=reason)
 
 
