@@ -13,9 +13,9 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from mail2ticket.errors import ErrorCode, PermanentError
 from mail2ticket.mail.charsets import decode_bytes
+from mail2ticket.mail.headers import message_ids
 from mail2ticket.mail.html import html_to_text
 
-_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
 _SMIME = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
@@ -52,16 +52,6 @@ class ParsedMail:
     headers: dict[str, str]
     content_type: str
     has_text_part: bool = False
-
-
-def message_ids(value: str | None) -> tuple[str, ...]:
-    """Every `<id>` of a Message-ID list header, in order; bare ids separated by any whitespace too."""
-    if not value:
-        return ()
-    found = _MESSAGE_ID.findall(value)
-    if not found:
-        found = value.split()
-    return tuple(dict.fromkeys(found))
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
