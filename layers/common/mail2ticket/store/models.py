@@ -380,7 +380,6 @@ class PersonItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="person")
-    item_type = UnicodeAttribute(default="person")
     email = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
     org = UnicodeAttribute(null=True)
@@ -443,7 +442,6 @@ class OrganizationItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="org")
-    item_type = UnicodeAttribute(default="org")
     org_id = UnicodeAttribute()
     name = UnicodeAttribute()
     created_at = NumberAttribute()
