@@ -3,7 +3,6 @@
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mail2ticket.clean import clean_all
@@ -14,6 +13,6 @@ from mail2ticket.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # The data class, not the pydantic parser: only the tick's time is read, and the parser costs ~0.2 s.
-    now = datetime.fromisoformat(EventBridgeEvent(event).time).timestamp()
+    # Only the tick's time is read: Powertools' parser or event classes would add 0.1 to 0.2 s of import.
+    now = datetime.fromisoformat(event["time"]).timestamp()
     return clean_all(now=now, time_left_ms=context.get_remaining_time_in_millis).as_dict()
