@@ -7,6 +7,7 @@ Also the processor's peak memory on a 25 MB mail and each handler's import time.
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -141,22 +142,118 @@ def item_size(item: dict[str, Any] | None) -> int:
     return sum(len(name.encode()) + _value_size(value) for name, value in (item or {}).items())
 
 
+class GlobalIndex:
+    """A global secondary index as the table describes it: which items it holds and what it copies."""
+
+    def __init__(self, description: dict[str, Any], table_keys: list[str]) -> None:
+        self.name = description["IndexName"]
+        self.keys = [k["AttributeName"] for k in description["KeySchema"]]
+        projection = description["Projection"]
+        self.all = projection["ProjectionType"] == "ALL"
+        self.copied = {*self.keys, *table_keys, *projection.get("NonKeyAttributes", [])}
+
+    def entry_size(self, item: dict[str, Any] | None) -> int | None:
+        """The size of the item's index entry (with DynamoDB's 100 bytes of overhead); None if not in it."""
+        if not item or any(k not in item for k in self.keys):
+            return None
+        return 100 + item_size(item if self.all else {k: v for k, v in item.items() if k in self.copied})
+
+    def touched_by(self, names: set[str]) -> bool:
+        return bool(names) if self.all else bool(names & self.copied)
+
+
+_CLAUSE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b")
+
+
+def _updated_names(request: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The attribute names an update expression writes (SET, ADD, DELETE) and those it removes."""
+    aliases = request.get("ExpressionAttributeNames", {})
+    parts = _CLAUSE.split(request.get("UpdateExpression", ""))
+    written: set[str] = set()
+    removed: set[str] = set()
+    for keyword, body in zip(parts[1::2], parts[2::2], strict=True):
+        names = {aliases.get(token, token) for token in re.findall(r"#\w+", body)}
+        (removed if keyword == "REMOVE" else written).update(names)
+    return written, removed
+
+
 class Capacity:
     """Read and write units of the recorded DynamoDB requests. An updated item counts at its final size (an
-    upper bound: items only grow here); a transactional write counts twice, as DynamoDB bills it."""
+    upper bound: items only grow here); a transactional write counts twice, as DynamoDB bills it.
+
+    Writes to global secondary indexes are billed too (`index_write`): one write per index whose entry a
+    request adds, changes or deletes, by the entry's size. Which attributes an item has is followed from
+    request to request, so an update counts only for the indexes the item is in (or leaves) at that time."""
 
     def __init__(self) -> None:
         self.read = 0.0
         self.write = 0.0
+        self.index_write = 0.0
         self.client = boto3.client("dynamodb")
-        self._final: dict[str, int] = {}
+        self._final: dict[str, dict[str, Any] | None] = {}
+        self._present: dict[str, set[str]] = {}
+        self._indexes: dict[str, list[GlobalIndex]] = {}
+        self._keys: dict[str, list[str]] = {}
+
+    @staticmethod
+    def _item_key(table: str, key: dict[str, Any]) -> str:
+        return table + json.dumps(key, sort_keys=True, default=str)
+
+    def _final_item(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        cache_key = self._item_key(table, key)
+        if cache_key not in self._final:
+            self._final[cache_key] = self.client.get_item(TableName=table, Key=key, ConsistentRead=True).get(
+                "Item"
+            )
+        return self._final[cache_key]
 
     def _final_size(self, table: str, key: dict[str, Any]) -> int:
-        cache_key = table + json.dumps(key, sort_keys=True, default=str)
-        if cache_key not in self._final:
-            item = self.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-            self._final[cache_key] = item_size(item)
-        return self._final[cache_key]
+        return item_size(self._final_item(table, key))
+
+    def _global_indexes(self, table: str) -> list[GlobalIndex]:
+        if table not in self._indexes:
+            description = self.client.describe_table(TableName=table)["Table"]
+            self._keys[table] = [k["AttributeName"] for k in description["KeySchema"]]
+            self._indexes[table] = [
+                GlobalIndex(index, self._keys[table])
+                for index in description.get("GlobalSecondaryIndexes", [])
+            ]
+        return self._indexes[table]
+
+    def _to_indexes(
+        self, table: str, item: dict[str, Any], written: set[str], removed: set[str], whole: bool
+    ) -> None:
+        """Index writes of one item write: a put or delete (`whole`), or an update of some attributes."""
+        key = {name: item[name] for name in self._table_keys(table)}
+        cache_key = self._item_key(table, key)
+        if whole:
+            before, after = self._present.get(cache_key, set()), written
+        else:
+            # An item first seen here had its final attributes, but for those this update writes.
+            before = self._present.get(cache_key, (set(item) - written) | removed)
+            after = (before | written) - removed
+        self._present[cache_key] = after
+        for index in self._global_indexes(table):
+            was_in, is_in = set(index.keys) <= before, set(index.keys) <= after
+            if is_in and (whole or not was_in or index.touched_by(written | removed)):
+                self.index_write += math.ceil((index.entry_size(item) or 100) / 1024)
+            elif was_in and not is_in:
+                self.index_write += 1  # the item left the index: its entry is deleted
+
+    def _table_keys(self, table: str) -> list[str]:
+        self._global_indexes(table)
+        return self._keys[table]
+
+    def _put(self, table: str, item: dict[str, Any]) -> None:
+        self._to_indexes(table, item, set(item), set(), whole=True)
+
+    def _delete(self, table: str, key: dict[str, Any]) -> None:
+        self._to_indexes(table, key, set(), set(), whole=True)
+
+    def _update(self, request: dict[str, Any]) -> None:
+        written, removed = _updated_names(request)
+        final = self._final_item(request["TableName"], request["Key"]) or {}
+        self._to_indexes(request["TableName"], {**final, **request["Key"]}, written, removed, whole=False)
 
     @staticmethod
     def _read_units(size: int, consistent: bool) -> float:
@@ -175,17 +272,25 @@ class Capacity:
                 self.read += sum(self._read_units(item_size(i), False) for i in items)
         elif operation == "PutItem":
             self.write += math.ceil(max(1, item_size(params["Item"])) / 1024)
+            self._put(params["TableName"], params["Item"])
         elif operation == "UpdateItem":
             self.write += math.ceil(max(1, self._final_size(params["TableName"], params["Key"])) / 1024)
+            self._update(params)
         elif operation == "DeleteItem":
             self.write += 1
+            self._delete(params["TableName"], params["Key"])
         elif operation == "TransactWriteItems":
             for entry in params["TransactItems"]:
                 ((kind, request),) = entry.items()
                 if kind == "Put":
                     size = item_size(request["Item"])
+                    self._put(request["TableName"], request["Item"])
                 elif kind == "Delete":
                     size = 1
+                    self._delete(request["TableName"], request["Key"])
+                elif kind == "Update":
+                    size = self._final_size(request["TableName"], request["Key"])
+                    self._update(request)
                 else:
                     size = self._final_size(request["TableName"], request["Key"])
                 self.write += 2 * math.ceil(max(1, size) / 1024)
@@ -368,7 +473,7 @@ def _report(
     costs = {
         "lambda compute (arm64)": gb_seconds * LAMBDA_ARM_GB_SECOND,
         "lambda requests": invocations * LAMBDA_REQUEST,
-        "dynamodb writes": capacity.write * DYNAMODB_WRITE_UNIT,
+        "dynamodb writes": (capacity.write + capacity.index_write) * DYNAMODB_WRITE_UNIT,
         "dynamodb reads": capacity.read * DYNAMODB_READ_UNIT,
         "s3 put/list": s3_put * S3_PUT_LIST,
         "s3 get": s3_get * S3_GET,
@@ -384,7 +489,10 @@ def _report(
             f"  {function:10} invocations={len(ds):4} mean_ms={statistics.mean(ds) * 1000:7.1f} "
             f"memory_mb={memory_mb[function]} gb_s_per_mail={sum(ds) * memory_mb[function] / 1024 / n:.5f}"
         )
-    print(f"  dynamodb units per mail: write={capacity.write / n:.2f} read={capacity.read / n:.2f}")
+    print(
+        f"  dynamodb units per mail: write={capacity.write / n:.2f} "
+        f"index_write={capacity.index_write / n:.2f} read={capacity.read / n:.2f}"
+    )
     print(f"  log and metric bytes per mail: {sink.bytes / n:.0f}")
     print("\nCost per 10,000 mails (USD, us-east-1 list prices)")
     for name, cost in costs.items():

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from mail2ticket.config import GlobalConfig
 from mail2ticket.errors import ErrorCode, PermanentError
-from mail2ticket.mail import parse_mail, understand
+from mail2ticket.mail.parse import parse_mail
 from mail2ticket.mail.reply import Reply, extract, rules
 from mail2ticket.mail.reply_html import html_reply
+from mail2ticket.mail.understand import understand
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = GlobalConfig()

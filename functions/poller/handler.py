@@ -1,9 +1,8 @@
 """Poller: a schedule tick reads every due inbox."""
 
+from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mail2ticket.observability import logger, metrics, tracer
@@ -14,8 +13,9 @@ from mail2ticket.poll import poll_all
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    tick = parse(event=event, model=EventBridgeModel)
-    summary = poll_all(now=tick.time.timestamp())
+    # Only the tick's time is read: Powertools' parser or event classes would add 0.1 to 0.2 s of import.
+    now = datetime.fromisoformat(event["time"]).timestamp()
+    summary = poll_all(now=now)
     return {
         "polled": [p.__dict__ for p in summary.polled],
         "failed": summary.failed,

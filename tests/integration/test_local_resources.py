@@ -125,7 +125,7 @@ def test_create_resources_from_template(aws: boto3.Session) -> None:
     assert sorted(indexes) == ["by_sha256", "by_type", "mail_cleanup"]
     gsi = indexes["by_type"]
     assert _key_schema(gsi["KeySchema"]) == {"HASH": "item_type", "RANGE": "pk"}
-    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    assert gsi["Projection"]["ProjectionType"] == "KEYS_ONLY"
 
     s3 = aws.client("s3")
     s3.head_bucket(Bucket=refs["RawMailBucket"])

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from mail2ticket.config import GlobalConfig
-from mail2ticket.mail import AttachmentKey, parse_mail, rewrite_cids, understand
-from mail2ticket.mail.attachments import safe_filename
-from mail2ticket.mail.html import sanitize_html
+from mail2ticket.mail.attachments import AttachmentKey, safe_filename
+from mail2ticket.mail.html import rewrite_cids, sanitize_html
+from mail2ticket.mail.parse import parse_mail
+from mail2ticket.mail.understand import understand
 
 MAILS = Path(__file__).parents[1] / "mails"
 

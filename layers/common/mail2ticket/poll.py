@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from mail2ticket.config.models import GlobalConfig, InboxConfig, Protocol
 from mail2ticket.config.sizes import parse_size
-from mail2ticket.mail.parse import message_ids
+from mail2ticket.mail.headers import message_ids
 from mail2ticket.mailbox.imap import uid_ranges
 from mail2ticket.mailbox.oauth import OAuthTokenError
 from mail2ticket.mailbox.session import Locator, MailboxError, MailboxSession, open_session

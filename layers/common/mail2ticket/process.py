@@ -37,7 +37,9 @@ class Claim:
     attempt_id: str
     inbox: InboxConfig | None = None
     settings: GlobalConfig | None = None
-    raw: bytes | None = None
+    # Whether the raw mail was read: the error forward then attaches it, read again from S3. Not the bytes
+    # themselves: held for the whole attempt they would add the mail's size to the peak memory.
+    raw_read: bool = False
     mail: ParsedMail | None = None
 
 
@@ -101,8 +103,10 @@ def _apply(claim: Claim, now: int) -> Outcome:
             f"{settings.maximum_email_size} ({settings.maximum_email_bytes} bytes); its raw EML is kept "
             f"at {replica.s3_key}",
         )
-    claim.raw = get_object(replica.s3_key)
-    claim.mail = mail = parse_mail(claim.raw)
+    raw = get_object(replica.s3_key)
+    claim.raw_read = True
+    claim.mail = mail = parse_mail(raw)
+    del raw
     change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
     try:
         repo.commit(change)
@@ -230,13 +234,24 @@ def _notify_error(claim: Claim, outcome: Outcome) -> None:
         forward = error_forward(
             inbox,
             settings,
-            claim.raw,
+            _raw_for_forward(claim),
             subject,
             claim.replica.message_key,
             outcome.error_code or ErrorCode.INTERNAL,
             outcome.error_message or "",
         )
         _send(forward, "error forward", outcome.ticket_ref)
+
+
+def _raw_for_forward(claim: Claim) -> bytes | None:
+    """The raw mail to attach to the error forward, when the attempt had read it; None if S3 fails now."""
+    if not claim.raw_read:
+        return None
+    try:
+        return get_object(claim.replica.s3_key)
+    except Exception:
+        logger.exception("raw mail not attached to the error forward")
+        return None
 
 
 def _send(message: EmailMessage, kind: str, ticket_ref: str | None) -> None:

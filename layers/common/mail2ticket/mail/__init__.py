@@ -1,17 +1,4 @@
-"""Mail understanding: pure functions, bytes in and dataclasses out."""
+"""Mail understanding: pure functions, bytes in and dataclasses out.
 
-from mail2ticket.mail.attachments import AttachmentKey, Rejected
-from mail2ticket.mail.html import rewrite_cids
-from mail2ticket.mail.parse import Attachment, ParsedMail, parse_mail
-from mail2ticket.mail.understand import MailContent, understand
-
-__all__ = [
-    "Attachment",
-    "AttachmentKey",
-    "MailContent",
-    "ParsedMail",
-    "Rejected",
-    "parse_mail",
-    "rewrite_cids",
-    "understand",
-]
+Import from the submodules: a re-export here would load the HTML parser with the poller's light `headers`.
+"""

@@ -8,11 +8,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
-
-import msal
+from typing import TYPE_CHECKING, Any
 
 from mail2ticket.config.models import InboxConfig, OAuthProvider
+
+if TYPE_CHECKING:
+    import msal
 
 # A token with less than this left is renewed, so it cannot expire in the middle of a poll.
 RENEW_BEFORE_SECONDS = 300
@@ -31,7 +32,7 @@ class _Token:
 
 
 _tokens: dict[tuple[str, ...], _Token] = {}
-_apps: dict[tuple[str, ...], msal.ConfidentialClientApplication] = {}
+_apps: dict[tuple[str, ...], "msal.ConfidentialClientApplication"] = {}
 
 
 def access_token(inbox: InboxConfig, secret: str) -> str:
@@ -83,6 +84,9 @@ def _microsoft_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
     app_key = (authority, inbox.oauth_client_id, credentials.get("client_secret", ""))
     app = _apps.get(app_key)
     if app is None:
+        # Imported here: only Microsoft inboxes need it, and it costs every poller cold start ~0.1 s.
+        import msal
+
         custom = bool(inbox.oauth_authority)
         try:
             app = msal.ConfidentialClientApplication(

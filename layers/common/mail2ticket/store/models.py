@@ -95,7 +95,9 @@ class ReplicasByMessageId(GlobalSecondaryIndex["Replica"]):
 
     class Meta:
         index_name = "by_message_id"
-        projection = AllProjection()
+        # Keys only: the replica's own updates (claim, outcome) then cost no index write; the few replicas a
+        # reply finds are read whole.
+        projection = KeysOnlyProjection()
 
     message_id = UnicodeAttribute(hash_key=True)
 
@@ -105,7 +107,8 @@ class OpenReplicas(GlobalSecondaryIndex["Replica"]):
 
     class Meta:
         index_name = "open_replicas"
-        projection = IncludeProjection(["status", "message_key", "processing_until"])
+        # Keys only: the claim's update then costs no index write; the rare stale replica is read whole.
+        projection = KeysOnlyProjection()
 
     inbox_id = UnicodeAttribute(hash_key=True)
     open_since = NumberAttribute(range_key=True)
@@ -149,7 +152,8 @@ class ReplicasByTicket(GlobalSecondaryIndex["Replica"]):
 
     class Meta:
         index_name = "by_ticket"
-        projection = AllProjection()
+        # What the cleaner reads to tell a kept mail still on the server; the rest is never read from here.
+        projection = IncludeProjection(["status", "pending_action", "action_done_at", "disappeared_at"])
 
     ticket_ref = UnicodeAttribute(hash_key=True)
 
@@ -309,7 +313,6 @@ class LogEntry(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    item_type = UnicodeAttribute(default="log")
     log = UnicodeAttribute(default="public_log")
     author_email = UnicodeAttribute()
     text = UnicodeAttribute()
@@ -329,7 +332,6 @@ class AttachmentItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    item_type = UnicodeAttribute(default="attachment")
     filename = UnicodeAttribute()
     content_type = UnicodeAttribute()
     size = NumberAttribute()
@@ -358,7 +360,6 @@ class RawMailReference(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    item_type = UnicodeAttribute(default="raw")
     sha256 = UnicodeAttribute()
     s3_key = UnicodeAttribute(null=True)
     inbox_id = UnicodeAttribute(null=True)
@@ -379,7 +380,6 @@ class PersonItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="person")
-    item_type = UnicodeAttribute(default="person")
     email = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
     org = UnicodeAttribute(null=True)
@@ -399,7 +399,6 @@ class MessageLink(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="msgid")
-    item_type = UnicodeAttribute(default="msgid")
     ticket_ref = UnicodeAttribute()
 
     @staticmethod
@@ -415,7 +414,6 @@ class Counter(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="counter")
-    item_type = UnicodeAttribute(default="counter")
     value = NumberAttribute(default=0)
 
 
@@ -427,7 +425,6 @@ class ContactItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    item_type = UnicodeAttribute(default="contact")
     email = UnicodeAttribute()
     message_key = UnicodeAttribute()
     created_at = NumberAttribute()
@@ -445,7 +442,6 @@ class OrganizationItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="org")
-    item_type = UnicodeAttribute(default="org")
     org_id = UnicodeAttribute()
     name = UnicodeAttribute()
     created_at = NumberAttribute()
@@ -463,7 +459,6 @@ class OrganizationName(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="orgname")
-    item_type = UnicodeAttribute(default="orgname")
     org_id = UnicodeAttribute()
 
     @staticmethod
@@ -479,7 +474,6 @@ class SenderRate(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="rate")
-    item_type = UnicodeAttribute(default="rate")
     value = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)
 

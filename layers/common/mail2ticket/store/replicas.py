@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from mail2ticket.errors import Mail2TicketError
@@ -155,7 +155,17 @@ def mark_present(replica: Replica, now: int) -> None:
 
 def open_replicas(inbox_id: str, queued_before: int) -> Iterator[Replica]:
     """Replicas queued before this time whose final status the poller has not yet seen (sparse index)."""
-    return Replica.open_replicas.query(inbox_id, Replica.open_since < queued_before)
+    return whole(Replica.open_replicas.query(inbox_id, Replica.open_since < queued_before))
+
+
+def whole(entries: Iterable[Replica]) -> Iterator[Replica]:
+    """The replicas behind the entries of a keys-only index, read consistently; deleted ones are skipped."""
+    for entry in entries:
+        try:
+            replica = Replica.get(entry.inbox_id, entry.sk, consistent_read=True)
+        except DoesNotExist:
+            continue
+        yield replica
 
 
 def mark_queued(replica: Replica, now: int) -> None:

@@ -25,6 +25,7 @@ from mail2ticket.store.models import (
     SenderRate,
     TicketItem,
 )
+from mail2ticket.store.replicas import whole
 from mail2ticket.tickets.lifecycle import CLOSED
 
 REFERENCE_PREFIX = {"UserRequest": "R-", "Incident": "I-", "Change": "C-", "Problem": "P-"}
@@ -57,7 +58,7 @@ def tickets_for_message_ids(message_ids: Iterable[str]) -> dict[str, str]:
 def replicas_with_message_ids(message_ids: Iterable[str]) -> Iterator[Replica]:
     """Replicas of every inbox that hold one of these Message-IDs."""
     for message_id in dict.fromkeys(message_ids):
-        yield from Replica.by_message_id.query(message_id)
+        yield from whole(Replica.by_message_id.query(message_id))
 
 
 def record_sent(message_id: str, ticket_ref: str) -> None:
