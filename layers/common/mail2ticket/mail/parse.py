@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
-from email.headerregistry import Address
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
@@ -424,7 +423,3 @@ def _default_name(content_type: str) -> str:
         return "forwarded.eml"
     main, _, sub = content_type.partition("/")
     return f"{main}.{sub or 'bin'}"
-
-
-def display_address(name: str, addr: str) -> str:
-    return str(Address(display_name=name, addr_spec=addr)) if name else addr
