@@ -17,14 +17,16 @@ def sha256_hex(data: bytes) -> str:
 
 def put_raw(data: bytes, prefix: str = "raw") -> tuple[str, str]:
     """Store a raw mail (under `big/` when it is over the size limit); returns (sha256, key)."""
-    digest = sha256_hex(data)
+    hashed = hashlib.sha256(data)
+    digest = hashed.hexdigest()
     key = raw_key(digest, prefix)
     client("s3").put_object(
         Bucket=get_settings().raw_bucket,
         Key=key,
         Body=data,
         ContentType="message/rfc822",
-        ChecksumSHA256=_b64_sha256(data),
+        # S3 checks the upload against the same digest that names it (one hash of the mail, not two).
+        ChecksumSHA256=base64.b64encode(hashed.digest()).decode(),
     )
     return digest, key
 
@@ -44,7 +46,3 @@ def put_attachment(data: bytes, content_type: str) -> str:
     key = attachment_key(sha256_hex(data))
     client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=data, ContentType=content_type)
     return key
-
-
-def _b64_sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
