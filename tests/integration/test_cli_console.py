@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from infra.local.moto_server import free_port
 from infra.local.stack import LocalStack
 from tests.integration.cli_helpers import cli, write_inbox
 
@@ -65,9 +65,7 @@ def test_a_usage_error_exits_with_2(capsys) -> None:
 
 
 def test_aws_out_of_reach_is_one_line_without_traceback() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
 
     result = _run(
         "inbox", "list", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_MAX_ATTEMPTS": "1"}

@@ -1,11 +1,11 @@
 """`mail2ticket inbox …` against the local stack: items written only when valid, secrets, connection tests."""
 
-import socket
 from pathlib import Path
 
 import boto3
 import pytest
 
+from infra.local.moto_server import free_port
 from infra.local.stack import LocalStack
 from tests.conftest import MailAccount
 from tests.integration.cli_helpers import cli, write_inbox
@@ -171,9 +171,7 @@ def test_secret_is_stored_in_secrets_manager_and_only_its_arn_in_the_item(
 
 
 def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def test_inbox_test_lists_folders_or_names_the_failure(

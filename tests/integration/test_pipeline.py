@@ -1,69 +1,13 @@
 """One poll + process cycle against Dovecot and moto server: tickets, replicas, replies."""
 
-import itertools
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import make_msgid
-
 import pytest
 
 from infra.local import runner
 from tests.conftest import MailAccount
+from tests.integration.engine_support import make_mail, tickets
+from tests.integration.polling import cycle, replicas, save
 
 pytestmark = pytest.mark.integration
-
-
-def make_mail(
-    subject: str,
-    body: str,
-    sender: str = "Alice Martin <alice@example.org>",
-    in_reply_to: str | None = None,
-    references: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[bytes, str]:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = "support@example.com"
-    message["Subject"] = subject
-    message["Date"] = "Mon, 03 Nov 2025 10:12:00 +0100"
-    message_id = make_msgid(domain="example.org")
-    message["Message-ID"] = message_id
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    if references:
-        message["References"] = references
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(body)
-    return message.as_bytes(policy=SMTP), message_id
-
-
-_ticks = itertools.count()
-
-
-def cycle() -> None:
-    """One poll (each a few minutes after the previous one, so the inbox is due) and a queue drain."""
-    runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=5 * next(_ticks)))
-    runner.drain_queue()
-
-
-def replicas(inbox_id: str) -> list:
-    from mail2ticket.store.replicas import replicas as query
-
-    return list(query(inbox_id))
-
-
-def tickets() -> list:
-    from mail2ticket.store.tickets import list_tickets
-
-    return sorted(list_tickets(), key=lambda t: t.ref)
-
-
-def save(inbox) -> None:
-    from mail2ticket.store.config import save_inbox
-
-    save_inbox(inbox)
 
 
 def test_new_mail_becomes_a_ticket_and_its_replica_is_processed(mail_account: MailAccount) -> None:
@@ -83,12 +27,12 @@ def test_new_mail_becomes_a_ticket_and_its_replica_is_processed(mail_account: Ma
         "alice@example.org",
     )
     assert ticket.description.startswith("The printer shows error E-42.")
-    assert ticket.origin == "mail" and ticket.message_id == message_id.strip("<>")
+    assert ticket.origin == "mail" and ticket.message_id == message_id
     [replica] = replicas("helpdesk")
     assert (replica.status, replica.ticket_ref, replica.message_id) == (
         "processed",
         "R-000001",
-        message_id.strip("<>"),
+        message_id,
     )
     from mail2ticket.store.raw import get_object
 
@@ -125,7 +69,9 @@ def test_reply_matched_only_through_references(mail_account: MailAccount) -> Non
     first, first_id = make_mail("Laptop broken", "Screen is black.")
     mail_account.append(first)
     cycle()
-    reply, _ = make_mail("Re: Laptop broken", "Still black.", references=f"<older@example.net> \t{first_id}")
+    reply, _ = make_mail(
+        "Re: Laptop broken", "Still black.", references=f"<older@example.net> \t<{first_id}>"
+    )
     mail_account.append(reply)
 
     cycle()
