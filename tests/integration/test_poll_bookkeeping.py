@@ -172,6 +172,43 @@ def test_a_replica_whose_queue_message_was_lost_is_queued_again(mail_account: Ma
     assert replica.open_since is None
 
 
+def test_mail_the_queue_refused_is_queued_by_the_next_poll(
+    mail_account: MailAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mail2ticket.settings import get_settings
+    from mail2ticket.store.queue import BATCH_SIZE
+    from mail2ticket.store.replicas import poll_state
+
+    # Given twelve new mails (more than one batch of queue messages) and a queue that cannot be reached
+    save(mail_account.inbox("refused"))
+    subjects = [f"Refused {n:02}" for n in range(12)]
+    for subject in subjects:
+        mail_account.append(mail(subject))
+    queue_url = os.environ["PROCESS_QUEUE_URL"]
+    monkeypatch.setenv("PROCESS_QUEUE_URL", queue_url + "-gone")
+    get_settings.cache_clear()
+
+    # When a poll runs
+    first = by_inbox(poll())["refused"]
+
+    # Then the poll stopped when its first batch of messages was refused: those mails are stored as new
+    # replicas, and the mark did not move past them
+    assert "QueueDoesNotExist" in (first["error"] or "")
+    assert sorted(r.subject for r in replicas("refused")) == subjects[:BATCH_SIZE]
+    assert {r.status for r in replicas("refused")} == {"new"}
+    assert not poll_state("refused").high_water
+
+    # When the queue is back and the next poll runs
+    monkeypatch.setenv("PROCESS_QUEUE_URL", queue_url)
+    get_settings.cache_clear()
+    second = by_inbox(cycle())["refused"]
+
+    # Then every mail was queued and made exactly one ticket
+    assert second["error"] is None and second["received"] == len(subjects) - BATCH_SIZE
+    assert ticket_titles() == subjects
+    assert {r.status for r in replicas("refused")} == {"processed"}
+
+
 def test_a_mail_over_the_size_limit_is_kept_under_big_and_in_error(mail_account: MailAccount) -> None:
     from mail2ticket.config.models import GlobalConfig
     from mail2ticket.store.config import save_global_config

@@ -5,6 +5,9 @@ from pydantic import BaseModel, ConfigDict
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
 
+# SQS takes at most ten messages in one request.
+BATCH_SIZE = 10
+
 
 class ProcessRequest(BaseModel):
     """Body of a process-queue message, and of a direct `{"retry": {...}}` invocation."""
@@ -15,7 +18,47 @@ class ProcessRequest(BaseModel):
     message_key: str
 
 
+class QueueSendFailed(Exception):
+    """SQS refused some messages of a batch; their replicas stay `new`, so a later poll queues them again."""
+
+
 def enqueue(inbox_id: str, message_key: str) -> None:
     """Ask the processor to handle one replica; duplicates are harmless (the processor is idempotent)."""
     body = ProcessRequest(inbox_id=inbox_id, message_key=message_key).model_dump_json()
     client("sqs").send_message(QueueUrl=get_settings().process_queue_url, MessageBody=body)
+
+
+class QueueBatch:
+    """Messages for the processor, ten to a request: `flush` before anything relies on them being sent."""
+
+    def __init__(self, inbox_id: str) -> None:
+        self.inbox_id = inbox_id
+        self._keys: list[str] = []
+
+    def add(self, message_key: str) -> list[str]:
+        """Queue one replica; returns the keys sent when the batch filled up."""
+        self._keys.append(message_key)
+        return self.flush() if len(self._keys) == BATCH_SIZE else []
+
+    def flush(self) -> list[str]:
+        """Send what is waiting; returns the keys sent. Raises QueueSendFailed, or SQS's error, with the keys
+        not sent still waiting: a later flush tries them again, and the poll's mark never passes them."""
+        keys = self._keys
+        if not keys:
+            return []
+        response = client("sqs").send_message_batch(
+            QueueUrl=get_settings().process_queue_url,
+            Entries=[
+                {
+                    "Id": str(n),
+                    "MessageBody": ProcessRequest(inbox_id=self.inbox_id, message_key=key).model_dump_json(),
+                }
+                for n, key in enumerate(keys)
+            ],
+        )
+        refused = {int(f["Id"]): f.get("Code", "?") for f in response.get("Failed", [])}
+        self._keys = [key for n, key in enumerate(keys) if n in refused]
+        if refused:
+            detail = ", ".join(f"{keys[n]} ({code})" for n, code in refused.items())
+            raise QueueSendFailed(f"SQS refused {len(refused)} of {len(keys)} messages: {detail}")
+        return keys
