@@ -28,7 +28,7 @@ from infra.local.aws_calls import AwsCall, AwsCallRecorder, forget_clients
 from infra.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
-MAILS, WAVE = 1000, 50
+MAILS, WAVE = int(os.environ.get("BENCH_MAILS", 1000)), 50  # fewer for a quick look
 BIG_MAIL_BYTES = 25 * 1024 * 1024
 
 # us-east-1 list prices, from the AWS pricing pages as of November 2025 (no free tier).
@@ -143,6 +143,14 @@ def item_size(item: dict[str, Any] | None) -> int:
     return sum(len(name.encode()) + _value_size(value) for name, value in (item or {}).items())
 
 
+def item_kind(table: str, key: dict[str, Any]) -> str:
+    """`ReplicasTable m#`, `TicketsTable ticket#/log#`: the kind of item a key names, for the breakdown (an
+    inbox id or a number in the key is left out)."""
+    values = [str(next(iter(value.values()))) for value in key.values()]
+    kinds = [v if v.startswith("#") else v.split("#")[0] + "#" for v in values if "#" in v]
+    return f"{table} {'/'.join(kinds)}"
+
+
 class GlobalIndex:
     """A global secondary index as the table describes it: which items it holds and what it copies."""
 
@@ -190,6 +198,7 @@ class Capacity:
         self.read = 0.0
         self.write = 0.0
         self.index_write = 0.0
+        self.by_item: Counter[str] = Counter()  # write units by request kind and item kind (and index)
         self.client = boto3.client("dynamodb")
         self._final: dict[str, dict[str, Any] | None] = {}
         self._present: dict[str, set[str]] = {}
@@ -237,9 +246,13 @@ class Capacity:
         for index in self._global_indexes(table):
             was_in, is_in = set(index.keys) <= before, set(index.keys) <= after
             if is_in and (whole or not was_in or index.touched_by(written | removed)):
-                self.index_write += math.ceil((index.entry_size(item) or 100) / 1024)
+                units = math.ceil((index.entry_size(item) or 100) / 1024)
             elif was_in and not is_in:
-                self.index_write += 1  # the item left the index: its entry is deleted
+                units = 1  # the item left the index: its entry is deleted
+            else:
+                continue
+            self.index_write += units
+            self.by_item[f"index {index.name}"] += units
 
     def _table_keys(self, table: str) -> list[str]:
         self._global_indexes(table)
@@ -255,6 +268,12 @@ class Capacity:
         written, removed = _updated_names(request)
         final = self._final_item(request["TableName"], request["Key"]) or {}
         self._to_indexes(request["TableName"], {**final, **request["Key"]}, written, removed, whole=False)
+
+    def _count(self, operation: str, table: str, key: dict[str, Any], size: int, factor: int = 1) -> None:
+        units = factor * math.ceil(max(1, size) / 1024)
+        self.write += units
+        keys = {name: key[name] for name in self._table_keys(table) if name in key}
+        self.by_item[f"{operation} {item_kind(table, keys)}"] += units
 
     @staticmethod
     def _read_units(size: int, consistent: bool) -> float:
@@ -272,13 +291,14 @@ class Capacity:
             for items in response.get("Responses", {}).values():
                 self.read += sum(self._read_units(item_size(i), False) for i in items)
         elif operation == "PutItem":
-            self.write += math.ceil(max(1, item_size(params["Item"])) / 1024)
+            self._count(operation, params["TableName"], params["Item"], item_size(params["Item"]))
             self._put(params["TableName"], params["Item"])
         elif operation == "UpdateItem":
-            self.write += math.ceil(max(1, self._final_size(params["TableName"], params["Key"])) / 1024)
+            size = self._final_size(params["TableName"], params["Key"])
+            self._count(operation, params["TableName"], params["Key"], size)
             self._update(params)
         elif operation == "DeleteItem":
-            self.write += 1
+            self._count(operation, params["TableName"], params["Key"], 1)
             self._delete(params["TableName"], params["Key"])
         elif operation == "TransactWriteItems":
             for entry in params["TransactItems"]:
@@ -294,7 +314,8 @@ class Capacity:
                     self._update(request)
                 else:
                     size = self._final_size(request["TableName"], request["Key"])
-                self.write += 2 * math.ceil(max(1, size) / 1024)
+                key = request.get("Key") or request["Item"]
+                self._count(f"Transact{kind}", request["TableName"], key, size, factor=2)
         elif operation == "TransactGetItems":
             self.read += 2 * len(params["TransactItems"])
 
@@ -428,7 +449,7 @@ def main() -> None:
             _append(stack.dovecot.imap_port, login, password, mails[start : start + WAVE])
             run.invoke("poller", runner.scheduled_event("poll", now + timedelta(minutes=tick)))
             run.drain()
-        print(f"1,000 mails polled and processed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(f"{MAILS} mails polled and processed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         run.invoke("cleaner", runner.scheduled_event("clean", now + timedelta(hours=1)))
         calls_before_idle = len(recorder.calls)
         idle_started = time.perf_counter()
@@ -526,6 +547,10 @@ def _report(
         f"  dynamodb units per mail: write={capacity.write / n:.2f} "
         f"index_write={capacity.index_write / n:.2f} read={capacity.read / n:.2f}"
     )
+    print("  dynamodb write units per mail, by request and item (transactional writes count twice):")
+    for kind, units in capacity.by_item.most_common():
+        if units / n >= 0.005:
+            print(f"    {kind:44} {units / n:6.2f}")
     print(f"  log and metric bytes per mail: {sink.bytes / n:.0f}")
     print("\nCost per 10,000 mails (USD, us-east-1 list prices)")
     for name, cost in costs.items():
