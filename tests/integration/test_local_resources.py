@@ -136,6 +136,7 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "POWERTOOLS_METRICS_NAMESPACE": "mail2ticket",
         "LOG_LEVEL": "INFO",
         "POWERTOOLS_SERVICE_NAME": "processor",
+        "MAX_PROCESS_ATTEMPTS": "5",
     }
     assert function_environment(template, refs, "PollerFunction")["POWERTOOLS_SERVICE_NAME"] == "poller"
     assert function_environment(template, refs, "CleanerFunction")["POWERTOOLS_SERVICE_NAME"] == "cleaner"

@@ -241,6 +241,13 @@ def test_queue_visibility_timeout_is_at_least_six_processor_timeouts(template: d
     assert visibility >= 6 * timeout
 
 
+def test_the_processor_counts_attempts_as_the_queue_does(template: dict[str, Any]) -> None:
+    # The processor records the error at the last delivery only if both use the same count.
+    processor = _resources(template)["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    redrive = _resources(template)["ProcessQueue"]["Properties"]["RedrivePolicy"]
+    assert processor["MAX_PROCESS_ATTEMPTS"] == redrive["maxReceiveCount"] == {"Ref": "ProcessAttempts"}
+
+
 def test_tables_have_point_in_time_recovery_and_replicas_expire(template: dict[str, Any]) -> None:
     tables = {
         k: v["Properties"] for k, v in _resources(template).items() if v["Type"] == "AWS::DynamoDB::Table"
