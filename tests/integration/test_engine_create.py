@@ -1,5 +1,9 @@
 """Creating and updating tickets: references, default values, callers, contacts, stimuli, loop protection."""
 
+import email
+import email.message
+import email.policy
+
 import pytest
 
 from mail2ticket.store import tickets as repo
@@ -288,3 +292,29 @@ def test_a_huge_body_is_bounded_so_that_no_item_nears_the_item_size_limit() -> N
     [entry] = repo.log_entries("R-000001")
     assert len(ticket.description.encode()) <= 100_000 and ticket.description.endswith("kept as raw EML]")
     assert len(entry.text.encode()) + len((entry.full_text or "").encode()) <= 200_000
+
+
+def _with_files(subject: str, count: int, in_reply_to: str | None = None) -> tuple[bytes, str]:
+    raw, message_id = make_mail(subject, in_reply_to=in_reply_to)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    for n in range(count):
+        content = f"{subject}: file {n}\n".encode()
+        message.add_attachment(content, maintype="application", subtype="octet-stream", filename=f"f{n}.log")
+    return message.as_bytes(policy=email.policy.SMTP), message_id
+
+
+def test_a_mail_with_more_files_than_one_transaction_holds_keeps_them_all() -> None:
+    # Given a mail with 130 files (DynamoDB writes at most 100 items in one transaction)
+    inbox()
+
+    # When it opens a ticket, and a reply with 120 more files follows
+    created = receive("helpdesk", first := _with_files("Many logs", 130))
+    reply = receive("helpdesk", _with_files("Re: Many logs", 120, in_reply_to=first[1]))
+
+    # Then both mails are processed once, on the same ticket, with every file
+    assert created.action == "created" and reply.action == "updated"
+    assert reply.ticket_ref == created.ticket_ref
+    assert {r.status for r in all_replicas()} == {"processed"}
+    assert len(list(repo.attachments(created.ticket_ref or ""))) == 250
+    assert len(list(repo.log_entries(created.ticket_ref or ""))) == 1

@@ -29,6 +29,8 @@ from mail2ticket.store.replicas import whole
 from mail2ticket.tickets.lifecycle import CLOSED
 
 REFERENCE_PREFIX = {"UserRequest": "R-", "Incident": "I-", "Change": "C-", "Problem": "P-"}
+# DynamoDB's limit of items in one transaction.
+TRANSACTION_ITEMS = 100
 
 
 class LostRace(Exception):
@@ -202,6 +204,7 @@ def commit(change: Commit) -> None:
         Replica.undesired_at.set(change.now) if _purge_later(change) else Replica.undesired_at.remove()
     )
     owned = (Replica.attempt_id == change.attempt_id) & (Replica.status == ReplicaStatus.PROCESSING)
+    items = _write_overflow(change)
     # DynamoDB reports cancellation reasons in request order: pynamodb sends puts, then updates.
     labels: list[str] = []
     try:
@@ -209,7 +212,7 @@ def commit(change: Commit) -> None:
             if change.new_ticket is not None:
                 tx.save(change.new_ticket, condition=TicketItem.pk.does_not_exist())
                 labels.append("ticket")
-            for item in change.items:
+            for item in items:
                 tx.save(item)
                 labels.append("item")
             if change.touched_ticket is not None:
@@ -233,6 +236,25 @@ def commit(change: Commit) -> None:
         if "ticket" in failed:
             raise TransientError("the ticket changed meanwhile") from exc
         raise
+
+
+def _write_overflow(change: Commit) -> list[Model]:
+    """The items the transaction holds; attachments and contacts beyond its limit are written first, alone."""
+    # Their keys are the ticket's and the file's or address's, so a retry writes the same items again. Should
+    # the mail never commit, they stay under its ticket reference unseen (a new ticket's reference is never
+    # reused) or, for a reply, on the ticket without its log entry.
+    fixed = sum(x is not None for x in (change.new_ticket, change.touched_ticket, change.sender_limit)) + 1
+    excess = len(change.items) - (TRANSACTION_ITEMS - fixed)
+    if excess <= 0:
+        return change.items
+    children = [item for item in change.items if isinstance(item, AttachmentItem | ContactItem)]
+    early = children[:excess]
+    for model in (AttachmentItem, ContactItem):
+        with model.batch_write() as batch:
+            for item in early:
+                if isinstance(item, model):
+                    batch.save(item)
+    return [item for item in change.items if not any(item is e for e in early)]
 
 
 def _update_ticket(tx: TransactWrite, change: Commit) -> None:
