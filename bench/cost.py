@@ -330,6 +330,7 @@ def _layer(into: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "-r", requirements, "-t", target],
         check=True,
+        capture_output=True,
     )
     shutil.copytree(ROOT / "layers" / "common" / "mail2ticket", target / "mail2ticket")
     return target
