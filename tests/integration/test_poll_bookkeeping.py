@@ -149,6 +149,32 @@ def test_after_a_renumbering_of_known_mail_later_polls_fetch_nothing(mail_accoun
     assert len(replicas("renumbered")) == 2 and ticket_titles() == ["First", "Second"]
 
 
+def test_a_mail_gone_when_the_folder_is_renumbered_is_recorded_as_disappeared(
+    mail_account: MailAccount,
+) -> None:
+    # Given three processed mails, one of which is then deleted by another client
+    save(mail_account.inbox("renumbered"))
+    for subject in ("Kept", "Deleted", "Also kept"):
+        mail_account.append(mail(subject))
+    cycle()
+    _doveadm(
+        mail_account.server, "expunge", "-u", mail_account.login, "mailbox", "INBOX", "subject", "Deleted"
+    )
+
+    # When the server renumbers the folder
+    _doveadm(
+        mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "999", "INBOX"
+    )
+    result = by_inbox(cycle())["renumbered"]
+
+    # Then the two mails still there are relocated, and only the deleted one is recorded as gone
+    assert (result["relocated"], result["disappeared"], result["received"]) == (2, 1, 0)
+    gone = {r.subject: r.disappeared_at is not None for r in replicas("renumbered")}
+    assert gone == {"Kept": False, "Deleted": True, "Also kept": False}
+    # And a later poll finds nothing more to record
+    assert by_inbox(cycle())["renumbered"]["disappeared"] == 0
+
+
 def test_a_replica_whose_queue_message_was_lost_is_queued_again(mail_account: MailAccount) -> None:
     # Given a polled mail whose queue message was lost
     save(mail_account.inbox("lost"))

@@ -141,6 +141,7 @@ class _InboxPoller:
         self.max_size = parse_size(global_config.maximum_email_size)
         self.present: set[Locator] = set()
         self.renumbered_known: store.KnownMail | None = None
+        self.relocated: set[str] = set()
         self.queue = QueueBatch(inbox.inbox_id)
         self.message_ids: dict[str, str | None] = {}
 
@@ -196,6 +197,8 @@ class _InboxPoller:
                 if count % _MARK_EVERY == 0 and not renumbered:
                     self._sent(self.queue.flush())
                     store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water)
+            if renumbered:
+                self._record_unfound()
             completed = True
         finally:
             # Also after a cut connection: all up to the mark is stored and queued, so the next poll resumes
@@ -303,7 +306,17 @@ class _InboxPoller:
 
     def _relocate(self, message_key: str, uidvalidity: int, uid: int) -> None:
         store.relocate(self.inbox.inbox_id, message_key, uidvalidity, uid, self.now)
+        self.relocated.add(message_key)
         self.result.relocated += 1
+
+    def _record_unfound(self) -> None:
+        """Known mails the renumbered folder no longer holds: recorded as gone from the server."""
+        assert self.renumbered_known is not None
+        known = {key for keys in self.renumbered_known.by_sha256.values() for key in keys}
+        for replica in store.replicas_by_key(self.inbox.inbox_id, known - self.relocated):
+            if replica.disappeared_at is None:
+                store.mark_disappeared(replica, _int(self.state.last_poll_at), self.now)
+                self.result.disappeared += 1
 
     # ------------------------------------------------------------------ presence
 
