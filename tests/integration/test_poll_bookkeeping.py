@@ -18,12 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 class CuttingProxy:
-    """Forwards a loopback port to Dovecot; after the client's first body FETCH it passes `cut_after` bytes of
-    the answer, then drops the connection. Later connections are forwarded untouched."""
+    """Forwards a loopback port to Dovecot; after the client's first body request (`trigger`: an IMAP FETCH or
+    a POP3 RETR) it passes `cut_after` bytes of the answers, then drops the connection. Later connections are
+    forwarded untouched."""
 
-    def __init__(self, port: int, cut_after: int) -> None:
+    def __init__(self, port: int, cut_after: int, trigger: bytes = b"BODY.PEEK[]") -> None:
         self.target = port
         self.cut_after = cut_after
+        self.trigger = trigger
         self.cut = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -42,7 +44,7 @@ class CuttingProxy:
 
     def _upstream(self, client: socket.socket, server: socket.socket, armed: threading.Event) -> None:
         for chunk in _chunks(client):
-            if not self.cut and b"BODY.PEEK[]" in chunk:
+            if not self.cut and self.trigger in chunk:
                 armed.set()
             server.sendall(chunk)
         server.close()
@@ -75,18 +77,23 @@ def _chunks(sock: socket.socket) -> Iterator[bytes]:
         return
 
 
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
 def test_a_connection_cut_in_the_middle_of_a_fetch_loses_and_doubles_nothing(
-    mail_account: MailAccount, monkeypatch: pytest.MonkeyPatch
+    mail_account: MailAccount, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
     from mail2ticket.mailbox import imap
 
-    # Given six mails fetched two by two through a proxy that cuts the second batch's answer halfway
+    # Given six mails read through a proxy that cuts the connection in the middle of a mail: IMAP fetches them
+    # two by two, POP3 one by one
     monkeypatch.setattr(imap, "FETCH_BATCH", 2)
     subjects = [f"Mail {n}" for n in range(6)]
     for subject in subjects:
         mail_account.append(mail(subject, "x" * 3000))
-    proxy = CuttingProxy(mail_account.server.imap_port, cut_after=10_000)
-    save(mail_account.inbox("cut", security="none", port=proxy.port))
+    if protocol == "imap":
+        proxy = CuttingProxy(mail_account.server.imap_port, cut_after=10_000)
+    else:
+        proxy = CuttingProxy(mail_account.server.pop3_port, cut_after=8_000, trigger=b"RETR ")
+    save(mail_account.inbox("cut", protocol=protocol, security="none", port=proxy.port))
 
     # When a poll is cut, then the next poll runs
     first = by_inbox(cycle())["cut"]
