@@ -10,7 +10,7 @@ from asn1crypto import cms
 
 from mail2ticket.errors import ErrorCode, PermanentError
 from mail2ticket.mail.charsets import decode_bytes
-from mail2ticket.mail.parse import parse_mail, unflow
+from mail2ticket.mail.parse import ENCRYPTED_NOTICE, parse_mail, unflow
 
 MAILS = Path(__file__).parents[1] / "mails"
 
@@ -117,6 +117,68 @@ def test_opaque_smime_signed_mail_is_read_from_its_signed_data() -> None:
 
     assert mail.subject == "S/MIME"
     assert mail.body_text == "Inside the signature"
+
+
+def test_an_encrypted_smime_mail_says_so_and_keeps_its_content_as_a_file() -> None:
+    # Given a mail encrypted for its recipient (CMS EnvelopedData, which only their private key opens)
+    message = EmailMessage()
+    message["From"] = "a@example.org"
+    message["Subject"] = "Confidential"
+    enveloped = cms.ContentInfo(
+        {
+            "content_type": "enveloped_data",
+            "content": cms.EnvelopedData(
+                {
+                    "version": "v0",
+                    "recipient_infos": [],
+                    "encrypted_content_info": {
+                        "content_type": "data",
+                        "content_encryption_algorithm": {
+                            "algorithm": "aes256_cbc",
+                            "parameters": b"\x00" * 16,
+                        },
+                        "encrypted_content": b"\x01" * 32,
+                    },
+                }
+            ),
+        }
+    ).dump()
+    message.set_content(
+        enveloped,
+        maintype="application",
+        subtype="pkcs7-mime",
+        params={"smime-type": "enveloped-data", "name": "smime.p7m"},
+    )
+
+    mail = parse_mail(message.as_bytes())
+
+    # Then the body says why it is empty, and the encrypted content is kept
+    assert mail.body_text == ENCRYPTED_NOTICE
+    assert [a.content_type for a in mail.attachments] == ["application/pkcs7-mime"]
+
+
+def test_an_encrypted_openpgp_mail_says_so() -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: secret\r\n"
+        b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=e\r\n\r\n'
+        b"--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
+        b'--e\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n'
+        b"-----BEGIN PGP MESSAGE-----\r\nhQEMA1234\r\n-----END PGP MESSAGE-----\r\n--e--\r\n"
+    )
+
+    mail = parse_mail(raw)
+
+    assert mail.body_text == ENCRYPTED_NOTICE
+    assert "encrypted.asc" in [a.filename for a in mail.attachments]
+
+
+def test_a_signed_mail_is_not_called_encrypted() -> None:
+    message = EmailMessage()
+    message["From"] = "a@example.org"
+    inner = b"Content-Type: text/plain; charset=utf-8\r\n\r\n\r\n"
+    message.set_content(_smime_signed(inner), maintype="application", subtype="pkcs7-mime")
+
+    assert parse_mail(message.as_bytes()).body_text == ""
 
 
 def _tnef(files: dict[str, bytes]) -> bytes:

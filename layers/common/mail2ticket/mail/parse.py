@@ -22,6 +22,11 @@ _FEED_BYTES = 1 << 16
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
 _SMIME = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
+# The body of a mail only its recipient's key can open: an agent sees why the ticket says nothing more.
+ENCRYPTED_NOTICE = (
+    "[This mail is encrypted (S/MIME or OpenPGP): it can only be read with the recipient's private key. "
+    "Its encrypted content is attached.]"
+)
 _TNEF = {"application/ms-tnef", "application/vnd.ms-tnef"}
 # Past this depth a mail is hostile or broken: nested parts beyond it are not read.
 _MAX_DEPTH = 30
@@ -87,7 +92,8 @@ def _extract(message: Message) -> ParsedMail:
     from_name, from_addr = _address(headers.get("from", ""))
     if not from_addr:
         raise PermanentError(ErrorCode.DECODE_FAILED, "no sender address in From")
-    parts = [_Part.of(leaf, content_type) for leaf, content_type in _walk(_opened(message))]
+    opened = _opened(message)
+    parts = [_Part.of(leaf, content_type) for leaf, content_type in _walk(opened)]
     text_part, html_part = _body_parts(parts)
     html = _clean_text(_decoded_text(html_part)) if html_part is not None else None
     if text_part is not None:
@@ -97,6 +103,8 @@ def _extract(message: Message) -> ParsedMail:
     attachments, tnef_body = _files(parts, {id(p) for p in (text_part, html_part) if p is not None})
     if not text and tnef_body:
         text = tnef_body
+    if not text and (_content_type(opened) in _SMIME or _content_type(opened) == "multipart/encrypted"):
+        text = ENCRYPTED_NOTICE
     return ParsedMail(
         subject=headers.get("subject", ""),
         from_addr=from_addr,
