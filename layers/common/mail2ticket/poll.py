@@ -157,6 +157,7 @@ class _InboxPoller:
             elif replica.status == ReplicaStatus.NEW or (replica.processing_until or 0) < self.now:
                 stuck.append(replica)
         for replica in stuck:
+            self.message_ids[replica.message_key] = replica.message_id
             self._sent(self.queue.add(replica.message_key))
         self._sent(self.queue.flush())
         for replica in stuck:
