@@ -61,3 +61,12 @@ def test_no_scripts_nor_build_files_are_shipped(layer: Path) -> None:
     assert sorted(p.name for p in layer.parent.iterdir()) == ["python"]
     assert not (layer / "bin").exists()
     assert not (layer / "requirements.txt").exists()
+
+
+def test_boto3_ships_with_the_botocore_of_its_release(layer: Path) -> None:
+    # The layer comes first on Lambda's path: the runtime's own boto3 would otherwise run over its botocore.
+    versions = {
+        info.name.split("-")[0]: info.name.removesuffix(".dist-info").split("-")[1]
+        for info in layer.glob("*.dist-info")
+    }
+    assert versions["boto3"] == versions["botocore"]
