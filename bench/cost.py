@@ -324,7 +324,7 @@ class Capacity:
 
 
 def _layer(into: Path) -> Path:
-    """The layer's packages for this machine, uncompiled; boto3 is the runtime's (here the venv's)."""
+    """The layer's packages, for this machine's platform and uncompiled, with the package beside them."""
     target = into / "python"
     requirements = ROOT / "layers" / "common" / "requirements.txt"
     subprocess.run(
