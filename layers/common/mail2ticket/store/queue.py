@@ -22,10 +22,15 @@ class QueueSendFailed(Exception):
     """SQS refused some messages of a batch; their replicas stay `new`, so a later poll queues them again."""
 
 
+def _body(inbox_id: str, message_key: str) -> str:
+    return ProcessRequest(inbox_id=inbox_id, message_key=message_key).model_dump_json()
+
+
 def enqueue(inbox_id: str, message_key: str) -> None:
     """Ask the processor to handle one replica; duplicates are harmless (the processor is idempotent)."""
-    body = ProcessRequest(inbox_id=inbox_id, message_key=message_key).model_dump_json()
-    client("sqs").send_message(QueueUrl=get_settings().process_queue_url, MessageBody=body)
+    client("sqs").send_message(
+        QueueUrl=get_settings().process_queue_url, MessageBody=_body(inbox_id, message_key)
+    )
 
 
 class QueueBatch:
@@ -48,13 +53,7 @@ class QueueBatch:
             return []
         response = client("sqs").send_message_batch(
             QueueUrl=get_settings().process_queue_url,
-            Entries=[
-                {
-                    "Id": str(n),
-                    "MessageBody": ProcessRequest(inbox_id=self.inbox_id, message_key=key).model_dump_json(),
-                }
-                for n, key in enumerate(keys)
-            ],
+            Entries=[{"Id": str(n), "MessageBody": _body(self.inbox_id, key)} for n, key in enumerate(keys)],
         )
         refused = {int(f["Id"]): f.get("Code", "?") for f in response.get("Failed", [])}
         self._keys = [key for n, key in enumerate(keys) if n in refused]
