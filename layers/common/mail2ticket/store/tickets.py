@@ -254,7 +254,8 @@ def _write_overflow(change: Commit) -> list[Model]:
             for item in early:
                 if isinstance(item, model):
                     batch.save(item)
-    return [item for item in change.items if not any(item is e for e in early)]
+    written = {id(item) for item in early}
+    return [item for item in change.items if id(item) not in written]
 
 
 def _update_ticket(tx: TransactWrite, change: Commit) -> None:
