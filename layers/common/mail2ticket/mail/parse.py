@@ -22,6 +22,8 @@ _FEED_BYTES = 1 << 16
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
 _SMIME = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
+# What is still one of these once the readable content of a signed mail was taken out is encrypted.
+_ENCRYPTED = _SMIME | {"multipart/encrypted"}
 # The body of a mail only its recipient's key can open: an agent sees why the ticket says nothing more.
 ENCRYPTED_NOTICE = (
     "[This mail is encrypted (S/MIME or OpenPGP): it can only be read with the recipient's private key. "
@@ -103,7 +105,7 @@ def _extract(message: Message) -> ParsedMail:
     attachments, tnef_body = _files(parts, {id(p) for p in (text_part, html_part) if p is not None})
     if not text and tnef_body:
         text = tnef_body
-    if not text and (_content_type(opened) in _SMIME or _content_type(opened) == "multipart/encrypted"):
+    if not text and _content_type(opened) in _ENCRYPTED:
         text = ENCRYPTED_NOTICE
     return ParsedMail(
         subject=headers.get("subject", ""),
