@@ -39,10 +39,20 @@ def aws() -> LocalStack:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Any]:
-    from infra.local.dovecot import Dovecot, ensure_installed
+def dovecot_installed() -> None:
+    """Dovecot installed (apt-get, once), or the run ends with one line saying what to do."""
+    from infra.local.dovecot import SetupError, ensure_installed
 
-    ensure_installed()
+    try:
+        ensure_installed()
+    except SetupError as error:
+        pytest.exit(f"cannot start the local Dovecot: {error}", returncode=1)
+
+
+@pytest.fixture(scope="session")
+def dovecot(dovecot_installed: None) -> Iterator[Any]:
+    from infra.local.dovecot import Dovecot
+
     with Dovecot() as server:
         os.environ["SSL_CERT_FILE"] = str(server.cert_path)
         yield server

@@ -9,6 +9,7 @@ import boto3
 from imap_tools import MailBoxStartTls
 
 from infra.local import runner
+from infra.local.dovecot import SetupError
 from infra.local.stack import LocalStack
 
 DEMO_MAILS = Path(__file__).parent / "demo_mails"
@@ -76,4 +77,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SetupError as error:
+        sys.exit(f"make demo: {error}")

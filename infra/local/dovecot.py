@@ -147,15 +147,35 @@ tls_ca_cert_file = {cert_path}
 """
 
 
+class SetupError(RuntimeError):
+    """The local stack cannot be set up on this machine: one line saying what failed and what to do."""
+
+
+# apt-get waits this long for another install to release dpkg's lock instead of failing at once.
+APT_LOCK_WAIT_S = 600
+
+
 def ensure_installed() -> None:
     """Install Dovecot's IMAP and POP3 servers from Debian when missing, and create the mail user."""
+    packages = " ".join(PACKAGES)
     if not all(path.exists() for path in _REQUIRED_FILES):
         if os.geteuid() != 0:
-            raise RuntimeError(f"Dovecot is not installed and installing {' '.join(PACKAGES)} needs root")
-        print(f"Installing {' '.join(PACKAGES)} with apt-get (one-off, takes ~20 s)...", flush=True)
+            raise SetupError(
+                "Dovecot is not installed, and installing it needs root: "
+                f"run `sudo apt-get install {packages}`, then run this again"
+            )
+        if shutil.which("apt-get") is None:
+            raise SetupError(f"Dovecot is not installed and there is no apt-get: install {packages} by hand")
+        print(f"Installing {packages} with apt-get (one-off, takes ~20 s)...", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-q"], env=env)
-        _run(["apt-get", "install", "-y", "-q", *PACKAGES], env=env)
+        wait = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}"]
+        _run(["apt-get", *wait, "update", "-q"], env=env, what="apt-get update")
+        _run(["apt-get", *wait, "install", "-y", "-q", *PACKAGES], env=env, what=f"installing {packages}")
+        missing = [str(path) for path in _REQUIRED_FILES if not path.exists()]
+        if missing:
+            raise SetupError(
+                f"installing {packages} did not provide {', '.join(missing)}: check apt's sources"
+            )
     _ensure_mail_user()
 
 
@@ -163,6 +183,11 @@ def _ensure_mail_user() -> None:
     try:
         pwd.getpwnam(MAIL_USER)
     except KeyError:
+        if os.geteuid() != 0:
+            raise SetupError(
+                f"Dovecot needs the unprivileged mail user {MAIL_USER}, and creating it needs root: run "
+                f"`sudo useradd --system --user-group --no-create-home --shell /usr/sbin/nologin {MAIL_USER}`"
+            ) from None
         _run(
             [
                 "useradd",
@@ -174,16 +199,22 @@ def _ensure_mail_user() -> None:
                 "--shell",
                 "/usr/sbin/nologin",
                 MAIL_USER,
-            ]
+            ],
+            what=f"creating the mail user {MAIL_USER}",
         )
 
 
-def _run(command: list[str], env: dict[str, str] | None = None) -> None:
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+def _run(command: list[str], *, what: str, env: dict[str, str] | None = None) -> None:
+    """Run a setup command; a failure is one line: what failed, the command's last word on it, what to do."""
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise SetupError(f"{what} failed: {error.strerror} ({command[0]})") from None
     if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip().splitlines()
-        tail = "\n".join(output[-20:])
-        raise RuntimeError(f"{' '.join(command)} failed with exit code {result.returncode}:\n{tail}")
+        output = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        reason = next((line for line in reversed(output) if line.startswith(("E:", "useradd:"))), None)
+        reason = reason or (output[-1] if output else f"exit code {result.returncode}")
+        raise SetupError(f"{what} failed: {reason} (run `{' '.join(command)}` to see all of it)")
 
 
 def _free_ports(count: int) -> list[int]:
@@ -389,7 +420,7 @@ class Dovecot:
             "-days",
             "30",
         ]
-        _run(command)
+        _run(command, what="making the local TLS certificate with openssl")
         # Only the master (root) reads the key; clients need the certificate as their CA file.
         self.key_path.chmod(0o600)
         self.cert_path.chmod(0o644)

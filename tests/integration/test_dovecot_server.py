@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.dovecot import Dovecot, _process_group_members, ensure_installed
+from infra.local.dovecot import Dovecot, _process_group_members
 
 PASSWORD = "s3cret-Passw0rd"
 
 
 @pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    ensure_installed()
+def dovecot(dovecot_installed: None) -> Iterator[Dovecot]:
     server = Dovecot()
     try:
         yield server.start()
@@ -183,8 +182,7 @@ def test_nested_folder_can_be_created_selected_and_filled(dovecot: Dovecot, user
 
 
 @pytest.mark.integration
-def test_stop_kills_every_process_and_removes_workdir() -> None:
-    ensure_installed()
+def test_stop_kills_every_process_and_removes_workdir(dovecot_installed: None) -> None:
     server = Dovecot()
     workdir = server.workdir
     server.start()
