@@ -12,7 +12,8 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format validate build unit integration clean schemas bench-mail bench-poll bench-cost
+.PHONY: help venv lock demo test lint format validate build unit integration clean schemas bench-mail bench-poll \
+	bench-cost
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -21,25 +22,41 @@ help:
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
 	@echo "make build     sam build (Lambda artifacts under .aws-sam/)"
 	@echo "make schemas   regenerate schemas/*.schema.json from the configuration models"
+	@echo "make lock      re-resolve the three locks from their .in files (UPGRADE=1: newest versions allowed)"
 	@echo "make bench-mail  reply extraction, malformed mail and parsing time on ../shared/corpus"
 	@echo "make bench-poll  poll time of an inbox with 10,000 processed mails against an empty one"
 	@echo "make bench-cost  1,000 mails through the local stack: AWS requests, memory, import time, cost"
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+# Every environment installs from its lock only: exact versions, hashes checked, nothing resolved at install time.
+# A changed lock rebuilds its environment from scratch, so a package the lock dropped does not linger.
+PIP_LOCKED = -m pip install --quiet --require-hashes --no-deps --only-binary :all:
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) $(PIP_LOCKED) -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed
 
 # The SAM CLI pins its own boto3, so it lives in its own virtual environment.
-$(SAM_VENV)/.installed:
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
+$(SAM_VENV)/.installed: requirements-sam.txt
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python $(PIP_LOCKED) -r requirements-sam.txt
 	touch $@
+
+# The only way a version changes: re-resolve each lock from its .in file. Pins that still satisfy the inputs are
+# kept; UPGRADE=1 takes the newest versions the inputs allow. The layer is resolved for Lambda (arm64, Python 3.12,
+# wheels only); .venv is resolved for any platform and takes the layer's versions of the packages they share.
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 $(if $(UPGRADE),--upgrade)
+
+lock: venv
+	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 --only-binary :all: \
+		layers/common/requirements.in -o layers/common/requirements.txt
+	$(UV_COMPILE) --universal -c layers/common/requirements.txt requirements-dev.in -o requirements-dev.txt
+	$(UV_COMPILE) --universal requirements-sam.in -o requirements-sam.txt
 
 demo: venv
 	$(PY) -m infra.local.demo

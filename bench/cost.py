@@ -328,7 +328,10 @@ def _layer(into: Path) -> Path:
     target = into / "python"
     requirements = ROOT / "layers" / "common" / "requirements.txt"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "-r", requirements, "-t", target],
+        [
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"),
+            *("--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", requirements, "-t", target),
+        ],
         check=True,
         capture_output=True,
     )
