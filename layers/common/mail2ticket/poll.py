@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -16,12 +17,21 @@ from mail2ticket.config.sizes import parse_size
 from mail2ticket.mail.headers import message_ids
 from mail2ticket.mailbox.imap import uid_ranges
 from mail2ticket.mailbox.oauth import OAuthTokenError
-from mail2ticket.mailbox.session import Locator, MailboxError, MailboxSession, open_session
+from mail2ticket.mailbox.session import (
+    ActionReport,
+    DeltaMessage,
+    DeltaReset,
+    DeltaSession,
+    Locator,
+    MailboxError,
+    MailboxSession,
+    open_session,
+)
 from mail2ticket.observability import inbox_metric, logger, metrics
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
 from mail2ticket.store.config import inboxes, load_global_config
-from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus
+from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus, graph_message_key
 from mail2ticket.store.queue import QueueBatch
 from mail2ticket.store.raw import put_raw
 from mail2ticket.store.secrets import get_secret
@@ -84,7 +94,7 @@ def poll_inbox(
     """Re-queue lost messages, read new mail, record presence, run pending actions; errors go in result."""
     result = InboxPoll(inbox.inbox_id)
     started = time.monotonic()
-    logger.append_keys(inbox_id=inbox.inbox_id)
+    logger.append_keys(inbox_id=inbox.inbox_id, mailbox=inbox.login)
     poll = _InboxPoller(inbox, lease, owner, now, global_config or GlobalConfig(), result)
     try:
         poll.requeue_open()
@@ -109,7 +119,7 @@ def poll_inbox(
         inbox_metric(
             "PollDuration", inbox.inbox_id, (time.monotonic() - started) * 1000, MetricUnit.Milliseconds
         )
-        logger.remove_keys(["inbox_id"])
+        logger.remove_keys(["inbox_id", "mailbox"])
     return result
 
 
@@ -137,11 +147,14 @@ class _InboxPoller:
         self.inbox, self.lease, self.state, self.owner, self.now = inbox, lease, lease, owner, now
         self.result = result
         self.pop3 = inbox.protocol is Protocol.POP3
-        self.by_message_id = global_config.use_message_id_as_uid and not self.pop3
+        # Graph's immutable ids are stable keys already: use_message_id_as_uid is for UIDs that are not.
+        self.graph = inbox.protocol is Protocol.GRAPH
+        self.by_message_id = global_config.use_message_id_as_uid and not (self.pop3 or self.graph)
         self.max_size = parse_size(global_config.maximum_email_size)
         self.present: set[Locator] = set()
         self.renumbered_known: store.KnownMail | None = None
-        self.relocated: set[str] = set()
+        # Known mails found again while a whole folder is reconciled (relocated, or by Graph's immutable id).
+        self.reconciled: set[str] = set()
         self.queue = QueueBatch(inbox.inbox_id)
         self.message_ids: dict[str, str | None] = {}
 
@@ -166,7 +179,10 @@ class _InboxPoller:
 
     # ------------------------------------------------------------------ new mail
 
-    def read(self, session: MailboxSession) -> None:
+    def read(self, session: MailboxSession | DeltaSession) -> None:
+        if isinstance(session, DeltaSession):
+            self._read_delta(session)
+            return
         uidvalidity = session.uidvalidity
         present = session.present()
         self.present = set(present)
@@ -238,8 +254,7 @@ class _InboxPoller:
             inbox_id=inbox_id,
             sk=Replica.sort_key(message_key),
             message_key=message_key,
-            uid=None if self.pop3 else int(loc),
-            uidvalidity=None if self.pop3 else uidvalidity,
+            **self._place(uidvalidity, loc),
             message_id=message_id,
             sha256=sha256,
             s3_key=key,
@@ -270,9 +285,17 @@ class _InboxPoller:
         else:
             self.result.requeued += 1
 
+    def _place(self, uidvalidity: int, loc: Locator) -> dict[str, Any]:
+        """Where the replica says its mail is: UIDVALIDITY and UID (IMAP), the immutable id (Graph)."""
+        if self.graph:
+            return {"graph_id": str(loc)}
+        return {} if self.pop3 else {"uid": int(loc), "uidvalidity": uidvalidity}
+
     def _message_key(self, uidvalidity: int, loc: Locator, message_id: str | None, sha256: str) -> str:
         if self.pop3:
             return str(loc)
+        if self.graph:
+            return graph_message_key(str(loc))
         if self.by_message_id:
             # A mail without Message-ID is identified by its content instead.
             return "mid:" + hashlib.sha256(message_id.encode()).hexdigest() if message_id else "sha:" + sha256
@@ -290,7 +313,7 @@ class _InboxPoller:
             message_id = next(iter(message_ids(header)), None)
             keys = self.renumbered_known.by_message_id.get(message_id or "")
             if keys:
-                self._relocate(keys.pop(0), uidvalidity, int(uid))
+                self._relocate(keys.pop(0), uidvalidity, uid)
                 mark.handled(int(uid))
             else:
                 unknown.append(uid)
@@ -299,22 +322,81 @@ class _InboxPoller:
     def _relocate_by_hash(self, sha256: str, uidvalidity: int, loc: Locator) -> bool:
         """A mail fetched during a reconciliation whose content is known: relocated, not created."""
         assert self.renumbered_known is not None
-        keys = self.renumbered_known.by_sha256.get(sha256)
+        keys = [k for k in self.renumbered_known.by_sha256.get(sha256, []) if k not in self.reconciled]
         if not keys:
             return False
-        self._relocate(keys.pop(0), uidvalidity, int(loc))
+        self._relocate(keys[0], uidvalidity, loc)
         return True
 
-    def _relocate(self, message_key: str, uidvalidity: int, uid: int) -> None:
-        store.relocate(self.inbox.inbox_id, message_key, uidvalidity, uid, self.now)
-        self.relocated.add(message_key)
+    def _relocate(self, message_key: str, uidvalidity: int, loc: Locator) -> None:
+        if self.graph:
+            store.relocate_graph(self.inbox.inbox_id, message_key, str(loc), self.now)
+        else:
+            store.relocate(self.inbox.inbox_id, message_key, uidvalidity, int(loc), self.now)
+        self.reconciled.add(message_key)
         self.result.relocated += 1
 
     def _record_unfound(self) -> None:
         """Known mails the renumbered folder no longer holds: recorded as gone from the server."""
         assert self.renumbered_known is not None
         known = {key for keys in self.renumbered_known.by_sha256.values() for key in keys}
-        for replica in store.replicas_by_key(self.inbox.inbox_id, known - self.relocated):
+        for replica in store.replicas_by_key(self.inbox.inbox_id, known - self.reconciled):
+            if replica.disappeared_at is None:
+                store.mark_disappeared(replica, _int(self.state.last_poll_at), self.now)
+                self.result.disappeared += 1
+
+    # ------------------------------------------------------------------ delta (Microsoft Graph)
+
+    def _read_delta(self, session: DeltaSession) -> None:
+        """Follow the folder's changes from the saved link. Once a page's new mail is stored and queued, the
+        link after it is the mark; a link the server refuses starts a whole-folder round."""
+        link = self.state.delta_link if self.state.delta_folder == session.folder_id else None
+        try:
+            self._follow_delta(session, link, full=link is None or bool(self.state.delta_full))
+        except DeltaReset as exc:
+            if link is None:
+                raise
+            logger.warning("delta link refused: reading the whole folder again", extra={"reason": str(exc)})
+            self._follow_delta(session, None, full=True)
+        finally:
+            # Also after a cut connection: what was stored is queued; the link stays before its page.
+            self._sent(self.queue.flush())
+
+    def _follow_delta(self, session: DeltaSession, link: str | None, full: bool) -> None:
+        # A whole-folder round recognises known mail by immutable id, then by Message-ID, then by content.
+        self.renumbered_known = store.known_mail(self.inbox.inbox_id) if full else None
+        for page in session.changes(link):
+            self._record_removed(page.removed)
+            known = store.replicas_with_graph_ids(self.inbox.inbox_id, [m.locator for m in page.messages])
+            new: list[Locator] = []
+            for message in page.messages:
+                replica = known.get(message.locator)
+                if replica is not None:
+                    # A replay, a changed flag, or a mail back in the folder: never fetched twice.
+                    self.reconciled.add(replica.message_key)
+                    if replica.disappeared_at is not None:
+                        store.mark_present(replica, self.now)
+                elif not (full and self._relocate_by_message_id(message)):
+                    new.append(message.locator)
+            for loc, raw in session.fetch(new):
+                self._store_message(0, loc, raw, len(raw))
+            self._sent(self.queue.flush())
+            store.save_delta(self.lease, self.owner, session.folder_id, page.link, full and not page.complete)
+        if full and link is None:
+            self._record_unfound()
+
+    def _relocate_by_message_id(self, message: DeltaMessage) -> bool:
+        assert self.renumbered_known is not None
+        message_id = next(iter(message_ids(message.message_id)), None)
+        keys = self.renumbered_known.by_message_id.get(message_id or "", [])
+        key = next((k for k in keys if k not in self.reconciled), None)
+        if key is None:
+            return False
+        self._relocate(key, 0, message.locator)
+        return True
+
+    def _record_removed(self, graph_ids: list[str]) -> None:
+        for replica in store.replicas_with_graph_ids(self.inbox.inbox_id, graph_ids).values():
             if replica.disappeared_at is None:
                 store.mark_disappeared(replica, _int(self.state.last_poll_at), self.now)
                 self.result.disappeared += 1
@@ -337,16 +419,16 @@ class _InboxPoller:
 
     # ------------------------------------------------------------------ mailbox actions
 
-    def run_actions(self, session: MailboxSession) -> list[_Done]:
+    def run_actions(self, session: MailboxSession | DeltaSession) -> list[_Done]:
         """Delete or move exactly the messages whose replicas ask for it; other clients' mail is untouched."""
         groups: dict[tuple[str, str], list[tuple[Replica, Locator]]] = {}
         done: list[_Done] = []
         for replica in store.pending_actions(self.inbox.inbox_id):
             action = replica.pending_action or ""
-            loc = self._locator(replica, session.uidvalidity)
+            loc = self._locator(replica, session)
             if action not in (MailboxAction.DELETE, MailboxAction.MOVE):
                 done.append(_Done(replica, action, "failed", f"unknown mailbox action {action!r}"))
-            elif loc is None or loc not in self.present:
+            elif loc is None:
                 done.append(_Done(replica, action, "absent"))
             else:
                 folder = (
@@ -361,24 +443,36 @@ class _InboxPoller:
                 if action == MailboxAction.MOVE:
                     if not folder:
                         raise MailboxError("move without a target folder")
-                    session.move(locators, folder)
+                    report = session.move(locators, folder) or ActionReport()
                 else:
-                    session.delete(locators)
+                    report = session.delete(locators) or ActionReport()
             except MailboxError as exc:
                 done.extend(_Done(r, action, "failed", str(exc)) for r, _ in members)
                 continue
-            done.extend(
-                _Done(r, action, "moved" if action == MailboxAction.MOVE else "deleted") for r, _ in members
-            )
+            outcome = "moved" if action == MailboxAction.MOVE else "deleted"
+            for r, loc in members:
+                if loc in report.failed:
+                    done.append(_Done(r, action, "failed", report.failed[loc]))
+                else:
+                    done.append(_Done(r, action, "absent" if loc in report.absent else outcome))
         return done
 
-    def _locator(self, replica: Replica, uidvalidity: int) -> Locator | None:
+    def _locator(self, replica: Replica, session: MailboxSession | DeltaSession) -> Locator | None:
+        """Where the replica's mail is in the folder now; None when it is not there."""
+        if isinstance(session, DeltaSession):
+            # Graph reaches a mail by its id anywhere in the mailbox: only one still in the folder is touched.
+            return replica.graph_id if replica.disappeared_at is None else None
+        loc: Locator
         if self.pop3:
-            return replica.message_key
-        if replica.uid is None:
+            loc = replica.message_key
+        elif replica.uid is None:
             return None
-        located_in = replica.uidvalidity or int(replica.message_key.partition(":")[0] or 0)
-        return int(replica.uid) if located_in == uidvalidity else None
+        else:
+            located_in = replica.uidvalidity or int(replica.message_key.partition(":")[0] or 0)
+            if located_in != session.uidvalidity:
+                return None
+            loc = int(replica.uid)
+        return loc if loc in self.present else None
 
     def record_actions(self, done: list[_Done]) -> None:
         for item in done:

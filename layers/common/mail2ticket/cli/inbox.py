@@ -8,7 +8,7 @@ from typing import Any
 
 from mail2ticket.cli.common import CliError, Result, add_json, read_document, table, timestamp
 from mail2ticket.cli.table import render_fields, to_json
-from mail2ticket.config.models import InboxConfig
+from mail2ticket.config.models import InboxConfig, Protocol
 from mail2ticket.config.validation import validate_inbox
 from mail2ticket.errors import ConfigurationError
 
@@ -266,8 +266,19 @@ def _test(args: argparse.Namespace) -> str:
         raise CliError(f"inbox {args.inbox_id}: {exc}") from None
     result = probe(config, get_secret(config.secret_arn))
     rows = [{"folder": name, "messages": count} for name, count in result.folders]
+    graph = config.protocol is Protocol.GRAPH
     if args.json:
-        return to_json({"inbox_id": config.inbox_id, "uidvalidity": result.uidvalidity, "folders": rows})
-    where = f"{config.server}:{config.effective_port} ({config.security.value})"
-    header = f"connected to {where} as {config.login}; folder {config.mailbox} selected"
+        answer: dict[str, Any] = {"inbox_id": config.inbox_id, "uidvalidity": result.uidvalidity}
+        if graph:
+            answer.update(folder_id=result.folder_id, messages=result.messages)
+        return to_json({**answer, "folders": rows})
+    if graph:
+        header = (
+            f"token from {config.microsoft_authority} for application {config.oauth_client_id}\n"
+            f"mailbox {config.login} at {config.graph_endpoint}\n"
+            f"folder {config.mailbox} selected: {result.messages} messages"
+        )
+    else:
+        where = f"{config.server}:{config.effective_port} ({config.security.value})"
+        header = f"connected to {where} as {config.login}; folder {config.mailbox} selected"
     return f"{header}\n{table(rows, ('folder', 'messages'), False)}"

@@ -13,6 +13,7 @@ class Protocol(StrEnum):
     IMAP = "imap"
     POP3 = "pop3"
     IMAP_OAUTH2 = "imap_oauth2"
+    GRAPH = "graph"
 
 
 class Security(StrEnum):
@@ -90,6 +91,28 @@ def _check_pairs(lines: list[str], shape: str) -> list[str]:
     return lines
 
 
+# Microsoft Graph's national clouds: the Graph endpoint an inbox names as its `server`, and the Entra ID host
+# that issues its tokens.
+GRAPH_CLOUDS = {
+    "graph.microsoft.com": "login.microsoftonline.com",  # global service
+    "graph.microsoft.us": "login.microsoftonline.us",  # US Government L4
+    "dod-graph.microsoft.us": "login.microsoftonline.us",  # US Government L5 (DoD)
+    "microsoftgraph.chinacloudapi.cn": "login.chinacloudapi.cn",  # China, operated by 21Vianet
+}
+_HOST = re.compile(r"^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$")
+_MAILBOX_ID = re.compile(
+    r"^[^@\s/]+@[^@\s/]+$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+
+def folder_path(value: str) -> list[str]:
+    """A Graph folder's display path `Inbox/Support` as its names; an empty name is refused."""
+    names = value.split("/")
+    if any(not name.strip() for name in names):
+        raise ValueError(f"{value!r} has an empty folder name (separate folder names with a single /)")
+    return names
+
+
 def _check_dimensions(value: str, allow_empty: bool) -> str:
     if (allow_empty and not value) or _DIMENSIONS.match(value):
         return value
@@ -117,7 +140,7 @@ class InboxConfig(BaseModel):
     protocol: Protocol = Protocol.IMAP
     security: Security = Security.SSL
     verify_certificate: bool = True
-    server: str = Field(min_length=1)
+    server: str = Field(min_length=1)  # for graph: the Graph endpoint, e.g. graph.microsoft.com
     port: int | None = Field(None, ge=1, le=65535)
     login: str = Field(min_length=1)
     mailbox: str = "INBOX"
@@ -139,7 +162,8 @@ class InboxConfig(BaseModel):
     error_behavior: ErrorBehavior = ErrorBehavior.KEEP
     notify_errors_to: str = ""
     notify_errors_from: str = ""
-    # OAuth2 (protocol imap_oauth2); the client secret or refresh token stays in the secret behind secret_arn.
+    # OAuth2 (protocols imap_oauth2 and graph); the client secret, certificate or refresh token stays in the
+    # secret behind secret_arn.
     oauth_provider: OAuthProvider = OAuthProvider.MICROSOFT
     oauth_tenant_id: str = ""
     oauth_client_id: str = ""
@@ -151,12 +175,40 @@ class InboxConfig(BaseModel):
     def _check(self) -> Self:
         if self.email_storage is EmailStorage.MOVE and not self.target_folder:
             raise ValueError("target_folder: required when email_storage is 'move'")
+        if self.protocol is Protocol.GRAPH:
+            self._check_graph()
         if self.title_pattern:
             try:
                 re.compile(self.title_pattern)
             except re.error as exc:
                 raise ValueError(f"title_pattern: invalid regex: {exc}") from exc
         return self
+
+    def _check_graph(self) -> None:
+        """Microsoft Graph: app-only tokens from Entra ID, over HTTPS, for one mailbox and a folder path."""
+        if self.security is not Security.SSL:
+            raise ValueError("security: Microsoft Graph is reached over HTTPS only (ssl)")
+        if self.oauth_provider is not OAuthProvider.MICROSOFT:
+            raise ValueError("oauth_provider: graph takes its tokens from Microsoft Entra ID (microsoft)")
+        if not self.oauth_client_id:
+            raise ValueError("oauth_client_id: required for graph (the application's client id)")
+        if not (self.oauth_tenant_id or self.oauth_authority):
+            raise ValueError("oauth_tenant_id: required for graph (the Entra ID tenant id or domain)")
+        if not _HOST.match(self.server):
+            raise ValueError("server: for graph, the Graph endpoint's host name, e.g. graph.microsoft.com")
+        if self.server.lower() not in GRAPH_CLOUDS and not self.oauth_authority:
+            raise ValueError(
+                f"server: not a Microsoft Graph endpoint ({', '.join(GRAPH_CLOUDS)}); "
+                "another endpoint needs oauth_authority"
+            )
+        if not _MAILBOX_ID.match(self.login):
+            raise ValueError("login: for graph, the address of a user or shared mailbox, or its object id")
+        folder_path(self.mailbox)
+        if self.target_folder:
+            try:
+                folder_path(self.target_folder)
+            except ValueError as exc:
+                raise ValueError(f"target_folder: {exc}") from None
 
     @field_validator("ticket_default_values", "caller_default_values")
     @classmethod
@@ -194,15 +246,33 @@ class InboxConfig(BaseModel):
     def effective_oauth_scope(self) -> str:
         if self.oauth_scope:
             return self.oauth_scope
+        if self.protocol is Protocol.GRAPH:
+            return f"https://{self.server.lower()}/.default"
         if self.oauth_provider is OAuthProvider.GOOGLE:
             return "https://mail.google.com/"
         return "https://outlook.office365.com/.default"
+
+    @property
+    def microsoft_authority(self) -> str:
+        """The Entra ID authority that issues the inbox's tokens: `oauth_authority`, else its cloud's."""
+        if self.oauth_authority:
+            return self.oauth_authority.rstrip("/")
+        host = GRAPH_CLOUDS.get(self.server.lower()) if self.protocol is Protocol.GRAPH else None
+        return f"https://{host or 'login.microsoftonline.com'}/{self.oauth_tenant_id}"
+
+    @property
+    def graph_endpoint(self) -> str:
+        """`https://graph.microsoft.com` (or the national cloud's, or the configured host and port)."""
+        port = "" if self.effective_port == 443 else f":{self.effective_port}"
+        return f"https://{self.server.lower()}{port}"
 
     @property
     def effective_port(self) -> int:
         """The configured port, else the protocol's default for the security mode."""
         if self.port:
             return self.port
+        if self.protocol is Protocol.GRAPH:
+            return 443
         protocol = Protocol.POP3 if self.protocol is Protocol.POP3 else Protocol.IMAP
         return _DEFAULT_PORTS[(protocol, self.security)]
 

@@ -1,6 +1,8 @@
-"""OAuth2 access tokens for XOAUTH2: Microsoft 365 through msal (client credentials), Google through a
-refresh token. Tokens are cached per execution environment while valid and renewed before they expire."""
+"""OAuth2 access tokens: Microsoft 365 through msal (client credentials: a client secret or a certificate),
+for XOAUTH2 and Microsoft Graph; Google through a refresh token. Tokens are cached per execution environment
+while valid and renewed before they expire."""
 
+import hashlib
 import json
 import ssl
 import time
@@ -74,14 +76,33 @@ def _credentials(secret: str) -> dict[str, str]:
 def _token_endpoint(inbox: InboxConfig) -> str:
     if inbox.oauth_provider is OAuthProvider.GOOGLE:
         return inbox.oauth_token_url or GOOGLE_TOKEN_URL
-    return inbox.oauth_authority or f"https://login.microsoftonline.com/{inbox.oauth_tenant_id}"
+    return inbox.microsoft_authority
 
 
-def _microsoft_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
+def _client_credential(credentials: dict[str, str]) -> str | dict[str, str]:
+    """msal's client credential: the client secret, or a certificate with its private key (PEM)."""
+    if credentials.get("private_key"):
+        certificate = {"private_key": credentials["private_key"]}
+        if credentials.get("certificate"):
+            certificate["public_certificate"] = credentials["certificate"]
+        for name in ("thumbprint", "passphrase"):
+            if credentials.get(name):
+                certificate[name] = credentials[name]
+        if len(certificate) == 1:
+            raise OAuthTokenError("the secret has a private_key but neither its certificate nor a thumbprint")
+        return certificate
+    if not credentials.get("client_secret"):
+        raise OAuthTokenError("the secret holds neither client_secret nor private_key and certificate")
+    return credentials["client_secret"]
+
+
+def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.ConfidentialClientApplication":
+    """One msal application per authority, client and credential, kept with its token cache."""
     if not inbox.oauth_client_id or not (inbox.oauth_tenant_id or inbox.oauth_authority):
         raise OAuthTokenError("oauth_client_id and oauth_tenant_id are required for Microsoft")
     authority = _token_endpoint(inbox)
-    app_key = (authority, inbox.oauth_client_id, credentials.get("client_secret", ""))
+    fingerprint = hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest()
+    app_key = (authority, inbox.oauth_client_id, fingerprint, str(inbox.verify_certificate))
     app = _apps.get(app_key)
     if app is None:
         # Imported here: only Microsoft inboxes need it, and it costs every poller cold start ~0.1 s.
@@ -91,21 +112,51 @@ def _microsoft_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
         try:
             app = msal.ConfidentialClientApplication(
                 inbox.oauth_client_id,
-                client_credential=credentials.get("client_secret", ""),
+                client_credential=_client_credential(credentials),
                 authority=authority,
                 # A custom authority (sovereign cloud, test endpoint) is not in Microsoft's instance list.
                 validate_authority=not custom,
                 instance_discovery=not custom,
+                verify=inbox.verify_certificate,
                 timeout=TIMEOUT_SECONDS,
             )
+        except OAuthTokenError:
+            raise
+        except ValueError as exc:
+            # msal's words about a malformed certificate or key; they never quote the key itself.
+            raise OAuthTokenError(f"the certificate credential cannot be used: {exc}") from None
         except Exception as exc:
             raise OAuthTokenError(f"cannot reach the authority {authority}: {type(exc).__name__}") from None
         _apps[app_key] = app
-    result: dict[str, Any] = app.acquire_token_for_client(scopes=[inbox.effective_oauth_scope]) or {}
+    return app
+
+
+def _acquire(app: "msal.ConfidentialClientApplication", scope: str) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = app.acquire_token_for_client(scopes=[scope]) or {}
+    except ValueError as exc:
+        raise OAuthTokenError(f"the certificate credential cannot be used: {exc}") from None
+    except Exception as exc:
+        raise OAuthTokenError(f"cannot reach the token endpoint: {type(exc).__name__}") from None
     if "access_token" not in result:
         reason = result.get("error_description") or result.get("error") or "no access_token in the answer"
         raise OAuthTokenError(f"Microsoft refused the token request: {str(reason).splitlines()[0]}")
+    return result
+
+
+def _microsoft_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
+    result = _acquire(_microsoft_app(inbox, credentials), inbox.effective_oauth_scope)
     return _Token(result["access_token"], time.time() + float(result.get("expires_in", 0)))
+
+
+def app_token(inbox: InboxConfig, secret: str, *, renew: bool = False) -> str:
+    """An app-only token for Microsoft Graph from msal's cache, which renews it before it expires; `renew`
+    drops the cached one first (the API refused it)."""
+    app = _microsoft_app(inbox, _credentials(secret))
+    if renew:
+        for entry in list(app.token_cache.search(app.token_cache.CredentialType.ACCESS_TOKEN)):
+            app.token_cache.remove_at(entry)
+    return str(_acquire(app, inbox.effective_oauth_scope)["access_token"])
 
 
 def _google_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:

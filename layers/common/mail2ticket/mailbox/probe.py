@@ -1,6 +1,7 @@
 """Check an inbox's connection the way the poller makes it, and say exactly what fails."""
 
 import imaplib
+import json
 import poplib
 import socket
 import ssl
@@ -8,16 +9,19 @@ from dataclasses import dataclass
 
 from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, UnexpectedCommandStatusError
 
-from mail2ticket.config.models import InboxConfig
+from mail2ticket.config.models import InboxConfig, Protocol
 from mail2ticket.errors import ConfigurationError
 from mail2ticket.mailbox.imap import TIMEOUT_SECONDS
-from mail2ticket.mailbox.session import MailboxError, open_session
+from mail2ticket.mailbox.oauth import OAuthTokenError
+from mail2ticket.mailbox.session import DeltaSession, MailboxError, open_session
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     folders: list[tuple[str, int | None]]
     uidvalidity: int
+    folder_id: str = ""  # Graph: the id the folder's display path resolved to
+    messages: int | None = None  # Graph: the selected folder's message count
 
 
 class ProbeFailed(ConfigurationError):
@@ -28,13 +32,24 @@ def probe(inbox: InboxConfig, password: str) -> ProbeResult:
     """Connect, log in, select the folder and count the messages of every folder."""
     try:
         with open_session(inbox, password) as session:
+            if isinstance(session, DeltaSession):
+                return ProbeResult(session.folder_counts(), 0, session.folder_id, session.folder_messages)
             return ProbeResult(session.folder_counts(), session.uidvalidity)
     except Exception as exc:
         raise ProbeFailed(_scrub(failure_reason(inbox, exc), password)) from None
 
 
 def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
-    """One line naming the step that failed: DNS, connection, TLS, login or folder."""
+    """One line naming the step that failed: DNS, connection, TLS, login or folder (for Graph: the token,
+    the mailbox or the folder, with Graph's error code and message)."""
+    if inbox.protocol is Protocol.GRAPH:
+        if isinstance(exc, OAuthTokenError):
+            return f"no token from {inbox.microsoft_authority} for application {inbox.oauth_client_id}: {exc}"
+        from mail2ticket.mailbox.graph import GraphUnavailable
+
+        if isinstance(exc, MailboxError | GraphUnavailable):
+            return str(exc)  # names the step (mailbox, folder, delta) and gives Graph's code and message
+        return f"{type(exc).__name__} with {inbox.graph_endpoint}: {exc}"
     where = f"{inbox.server}:{inbox.effective_port}"
     if isinstance(exc, socket.gaierror):
         return f"DNS lookup of {inbox.server} failed: {exc.strerror}"
@@ -68,5 +83,15 @@ def _server_words(exc: UnexpectedCommandStatusError) -> str:
 
 
 def _scrub(message: str, secret: str) -> str:
-    """Servers do not echo passwords, but a message must never carry one even if one did."""
-    return message.replace(secret, "***") if secret else message
+    """Servers do not echo passwords, but a message must never carry one even if one did (nor any value of
+    a JSON secret: client secret, private key, refresh token)."""
+    values = [secret]
+    try:
+        parsed = json.loads(secret)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        values += [str(v) for v in parsed.values()]
+    for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
+        message = message.replace(value, "***")
+    return message

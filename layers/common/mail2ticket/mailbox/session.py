@@ -2,17 +2,30 @@
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from mail2ticket.config.models import InboxConfig
 from mail2ticket.config.models import Protocol as MailProtocol
 
-# A message's place in the folder: its UID (IMAP) or its UIDL (POP3).
+# A message's place in the folder: its UID (IMAP), its UIDL (POP3) or its immutable id (Microsoft Graph).
 Locator = int | str
 
 
 class MailboxError(Exception):
     """The server refused a command; the text is the server's, never a credential."""
+
+
+class DeltaReset(MailboxError):
+    """The server no longer knows the saved delta link: the folder must be read again from the start."""
+
+
+@dataclass
+class ActionReport:
+    """What became of the messages a delete or move was asked for, when not all of them were done."""
+
+    absent: set[Locator] = field(default_factory=set)  # no longer in the folder: nothing to do
+    failed: dict[Locator, str] = field(default_factory=dict)  # the server's reason, per message
 
 
 class MailboxSession(Protocol):
@@ -46,8 +59,55 @@ class MailboxSession(Protocol):
     def move(self, locators: Iterable[Locator], folder: str) -> None: ...
 
 
-def open_session(inbox: InboxConfig, secret: str) -> AbstractContextManager[MailboxSession]:
+@dataclass(frozen=True)
+class DeltaMessage:
+    """A message the folder holds (new, or changed since it was listed): its immutable id and Message-ID."""
+
+    locator: str
+    message_id: str  # the raw Message-ID header ("" when it has none)
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of the folder's changes, and the link that continues after it."""
+
+    messages: list[DeltaMessage]
+    removed: list[str]  # ids of messages that left the folder
+    link: str  # the next page's link, or, when `complete`, the next round's
+    complete: bool
+
+
+@runtime_checkable
+class DeltaSession(Protocol):
+    """A mailbox read by its folder's changes (Microsoft Graph's delta query) instead of a listing."""
+
+    folder_id: str
+    folder_messages: int | None  # the folder's message count when the session opened, if the server said
+
+    def changes(self, link: str | None) -> Iterator[DeltaPage]:
+        """The folder's changes after `link` (every message it holds when None); DeltaReset when the server
+        refuses the link."""
+        ...
+
+    def fetch(self, locators: list[Locator]) -> Iterator[tuple[Locator, bytes]]:
+        """Exact raw bytes of each message still there, without marking anything read."""
+        ...
+
+    def delete(self, locators: Iterable[Locator]) -> ActionReport: ...
+
+    def move(self, locators: Iterable[Locator], folder: str) -> ActionReport: ...
+
+    def folder_counts(self) -> list[tuple[str, int | None]]: ...
+
+
+def open_session(
+    inbox: InboxConfig, secret: str
+) -> AbstractContextManager[MailboxSession] | AbstractContextManager[DeltaSession]:
     """Connect with the inbox's protocol and security, log in and select its folder."""
+    if inbox.protocol is MailProtocol.GRAPH:
+        from mail2ticket.mailbox.graph import open_graph
+
+        return open_graph(inbox, secret)
     if inbox.protocol is MailProtocol.POP3:
         from mail2ticket.mailbox.pop3 import open_pop3
 

@@ -24,6 +24,7 @@ from mail2ticket.store.models import (
     Replica,
     ReplicaStatus,
     TicketItem,
+    graph_message_key,
 )
 
 Key = dict[str, Any]
@@ -202,6 +203,10 @@ def delete_replica(replica: Replica, now: int) -> bool:
             )
             with suppress(DeleteError):
                 locator.delete(condition=Locator.message_key == replica.message_key)
+    if replica.graph_id is not None and graph_message_key(replica.graph_id) != replica.message_key:
+        locator = Locator(inbox_id=replica.inbox_id, sk=Locator.graph_sort_key(replica.graph_id))
+        with suppress(DeleteError):
+            locator.delete(condition=Locator.message_key == replica.message_key)
     return True
 
 

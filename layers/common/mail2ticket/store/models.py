@@ -1,5 +1,6 @@
 """pynamodb models of the three tables: inboxes, replicas (+ poll state), tickets (+ log, people, index)."""
 
+import hashlib
 from typing import Any, ClassVar
 
 from pynamodb.attributes import (
@@ -77,6 +78,12 @@ class PollState(Model):
     # The messages present in the folder at the last poll, zlib-compressed: UID ranges `1-40,42` (IMAP) or
     # newline-separated UIDLs (POP3). Absent from it = gone from the server since the last poll.
     present = BinaryAttribute(null=True, legacy_encoding=False)
+    # Microsoft Graph: the link the folder's delta query goes on from (the next page's, or the next round's),
+    # the folder it belongs to, and whether the round under way reads the whole folder (first read, or after
+    # Graph refused a link), in which known mails are recognised by immutable id and Message-ID.
+    delta_link = UnicodeAttribute(null=True)
+    delta_folder = UnicodeAttribute(null=True)
+    delta_full = BooleanAttribute(null=True)
 
 
 class ReplicaStatus:
@@ -203,8 +210,10 @@ class Replica(Model):
     updated_at = NumberAttribute(null=True)
     last_seen = NumberAttribute(null=True)
     by_message_id = ReplicasByMessageId()
-    # Where the message is now: UIDVALIDITY with `uid` (they differ from the key after a renumbering).
+    # Where the message is now: UIDVALIDITY with `uid` (they differ from the key after a renumbering), or
+    # Microsoft Graph's immutable id (the key is its digest: ids have no documented length bound).
     uidvalidity = NumberAttribute(null=True)
+    graph_id = UnicodeAttribute(null=True)
     open_since = NumberAttribute(null=True)
     action_folder = UnicodeAttribute(null=True)
     action_done_at = NumberAttribute(null=True)
@@ -227,11 +236,19 @@ class Replica(Model):
 
 
 LOCATOR_SK_PREFIX = "u#"
+GRAPH_LOCATOR_SK_PREFIX = "g#"
+GRAPH_KEY_PREFIX = "g:"
+
+
+def graph_message_key(graph_id: str) -> str:
+    """The message key of a mail first seen under this Graph immutable id: `g:` + its sha256."""
+    return GRAPH_KEY_PREFIX + hashlib.sha256(graph_id.encode()).hexdigest()
 
 
 class Locator(Model):
     """`u#<uidvalidity>:<uid>` -> message key, for messages whose key is not their UID (Message-ID keys,
-    renumbered folders), so a UID that vanished still leads to its replica."""
+    renumbered folders), so a UID that vanished still leads to its replica. `g#<sha256 of an immutable id>`
+    does the same for a Graph mail found under a new id when its folder was read again."""
 
     class Meta:
         table_name = _settings.replicas_table
@@ -243,6 +260,10 @@ class Locator(Model):
     @staticmethod
     def sort_key(uidvalidity: int, uid: int) -> str:
         return f"{LOCATOR_SK_PREFIX}{uidvalidity}:{uid}"
+
+    @staticmethod
+    def graph_sort_key(graph_id: str) -> str:
+        return GRAPH_LOCATOR_SK_PREFIX + hashlib.sha256(graph_id.encode()).hexdigest()
 
 
 CLEANER_STATE_KEY = "#cleaner"

@@ -9,7 +9,14 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from mail2ticket.errors import Mail2TicketError
-from mail2ticket.store.models import REPLICA_SK_PREFIX, Locator, PollState, Replica, ReplicaStatus
+from mail2ticket.store.models import (
+    REPLICA_SK_PREFIX,
+    Locator,
+    PollState,
+    Replica,
+    ReplicaStatus,
+    graph_message_key,
+)
 from mail2ticket.store.queue import enqueue
 
 
@@ -54,6 +61,16 @@ def save_mark(
     actions: list[Action] = [PollState.uidvalidity.set(uidvalidity), PollState.high_water.set(high_water)]
     if present is not None:
         actions.append(PollState.present.set(zlib.compress(present.encode())))
+    state.update(actions=actions, condition=PollState.lease_owner == owner)
+
+
+def save_delta(state: PollState, owner: str, folder_id: str, link: str, full: bool) -> None:
+    """Record where the folder's delta query goes on from, only while this poller holds the lease."""
+    actions: list[Action] = [
+        PollState.delta_link.set(link),
+        PollState.delta_folder.set(folder_id),
+        PollState.delta_full.set(True) if full else PollState.delta_full.remove(),
+    ]
     state.update(actions=actions, condition=PollState.lease_owner == owner)
 
 
@@ -114,6 +131,28 @@ def relocate(inbox_id: str, message_key: str, uidvalidity: int, uid: int, now: i
         condition=Replica.sk.exists(),
     )
     put_locator(inbox_id, uidvalidity, uid, message_key)
+
+
+def relocate_graph(inbox_id: str, message_key: str, graph_id: str, now: int) -> None:
+    """A known mail found under another Graph immutable id: point its replica and a locator at the new id."""
+    Replica(inbox_id=inbox_id, sk=Replica.sort_key(message_key)).update(
+        actions=[Replica.graph_id.set(graph_id), Replica.last_seen.set(now), Replica.disappeared_at.remove()],
+        condition=Replica.sk.exists(),
+    )
+    Locator(inbox_id=inbox_id, sk=Locator.graph_sort_key(graph_id), message_key=message_key).save()
+
+
+def replicas_with_graph_ids(inbox_id: str, graph_ids: Iterable[str]) -> dict[str, Replica]:
+    """The replicas of these Graph immutable ids, by id: keyed by the id's digest, or through a locator."""
+    wanted = set(graph_ids)
+    if not wanted:
+        return {}
+    keys = {(inbox_id, Replica.sort_key(graph_message_key(i))) for i in wanted}
+    keys |= {
+        (inbox_id, Replica.sort_key(loc.message_key))
+        for loc in Locator.batch_get([(inbox_id, Locator.graph_sort_key(i)) for i in wanted])
+    }
+    return {r.graph_id: r for r in Replica.batch_get(list(keys)) if r.graph_id in wanted}
 
 
 def replicas_at(inbox_id: str, uidvalidity: int, uids: Iterable[int]) -> list[Replica]:
