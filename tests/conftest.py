@@ -1,7 +1,12 @@
 """Test harness: real servers on loopback, started once, always stopped; AWS state reset per test."""
 
+import io
 import itertools
+import json
+import logging
 import os
+import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,5 +130,99 @@ def mail_account(aws: LocalStack, dovecot: Any) -> MailAccount:
     return MailAccount(dovecot, login, password, secret["ARN"])
 
 
+class Output:
+    """Log lines and metric blobs as Lambda ships them: both printed, one JSON document per line."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.logs = io.StringIO()
+
+    def read(self) -> str:
+        """Everything printed since the last read."""
+        text = self.logs.getvalue() + self.capsys.readouterr().out
+        self.logs.seek(0)
+        self.logs.truncate()
+        return text
+
+
+@pytest.fixture
+def output(capsys: pytest.CaptureFixture[str]) -> Iterator[Output]:
+    from mail2ticket.observability import logger
+
+    # The logger writes to the stdout of its import time, which may be a capture closed since: give it a
+    # buffer of its own for this test, then the process's real stdout.
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    captured = Output(capsys)
+    handler.stream = captured.logs
+    yield captured
+    handler.stream = sys.__stdout__
+
+
 def read_mail(name: str) -> bytes:
     return (MAILS / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def graph() -> Iterator[Any]:
+    """The local Microsoft Graph service (token endpoint and mail API) on loopback, over HTTPS."""
+    from infra.local.graph_server import GraphServer
+
+    with GraphServer() as server:
+        yield server
+
+
+@dataclass
+class GraphAccount:
+    """A Microsoft 365 mailbox on the local Graph service, and an application allowed to read it whose client
+    secret is stored in Secrets Manager."""
+
+    server: Any
+    address: str
+    client_id: str
+    client_secret: str
+    secret_arn: str
+
+    def deliver(self, raw: bytes, folder: str = "Inbox") -> str:
+        return str(self.server.deliver(self.address, raw, folder))
+
+    def subjects(self, folder: str = "Inbox") -> list[str]:
+        return list(self.server.subjects(self.address, folder))
+
+    def inbox(self, inbox_id: str, **fields: Any) -> Any:
+        """An inbox reading this mailbox through Graph, with the local endpoint and authority."""
+        from mail2ticket.config import InboxConfig
+
+        values: dict[str, Any] = {
+            "inbox_id": inbox_id,
+            "protocol": "graph",
+            "server": "127.0.0.1",
+            "port": self.server.port,
+            "login": self.address,
+            "oauth_tenant_id": self.server.tenant,
+            "oauth_client_id": self.client_id,
+            "oauth_authority": self.server.authority,
+            "secret_arn": self.secret_arn,
+            "unknown_caller_behavior": "create_person",
+            **fields,
+        }
+        return InboxConfig.model_validate(values)
+
+
+@pytest.fixture
+def graph_account(aws: LocalStack, graph: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphAccount]:
+    """A new mailbox and application for this test; HTTPS clients trust the local Graph's certificate."""
+    from mail2ticket.mailbox import oauth
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(graph.cert_path))
+    number = next(_users)
+    address = f"helpdesk{number}-{os.getpid()}@contoso.example"
+    client_id, client_secret = str(uuid.uuid4()), f"secret-{os.urandom(8).hex()}"
+    graph.add_mailbox(address)
+    graph.add_app(client_id, secret=client_secret, mailboxes=[address])
+    secret = boto3.client("secretsmanager").create_secret(
+        Name=f"mail2ticket/graph-{number}", SecretString=json.dumps({"client_secret": client_secret})
+    )
+    oauth.clear_cache()
+    yield GraphAccount(graph, address, client_id, client_secret, secret["ARN"])
+    oauth.clear_cache()

@@ -1,4 +1,5 @@
-"""The local stack: moto server, resources from template.yaml, Dovecot and an SMTP capture server."""
+"""The local stack: moto server, resources from template.yaml, Dovecot, the local Microsoft Graph service and
+an SMTP capture server."""
 
 import os
 from pathlib import Path
@@ -7,6 +8,7 @@ from types import TracebackType
 import boto3
 
 from infra.local.dovecot import Dovecot, ensure_installed
+from infra.local.graph_server import GraphServer
 from infra.local.moto_server import ENVIRONMENT, MotoServer
 from infra.local.resources import create_resources, function_environment, load_template
 from infra.local.smtp import SmtpCapture
@@ -20,6 +22,7 @@ class LocalStack:
     def __init__(self, *, mail: bool = True, workdir: Path | None = None) -> None:
         self.moto = MotoServer()
         self.dovecot: Dovecot | None = Dovecot(workdir) if mail else None
+        self.graph: GraphServer | None = GraphServer() if mail else None
         self.smtp: SmtpCapture | None = SmtpCapture() if mail else None
         self.template = load_template()
         self.refs: dict[str, str] = {}
@@ -37,6 +40,10 @@ class LocalStack:
                 self.dovecot.start()
                 # Mail clients verify the local server's self-signed certificate, as they would a real one.
                 os.environ["SSL_CERT_FILE"] = str(self.dovecot.cert_path)
+            if self.graph is not None:
+                self.graph.start()
+                # HTTPS clients (requests, under msal and the Graph connector) verify its certificate too.
+                os.environ["REQUESTS_CA_BUNDLE"] = str(self.graph.cert_path)
             if self.smtp is not None:
                 self.smtp.start()
         except BaseException:
@@ -61,6 +68,7 @@ class LocalStack:
     def stop(self) -> None:
         for stop in (
             self.smtp.stop if self.smtp else None,
+            self.graph.stop if self.graph else None,
             self.dovecot.stop if self.dovecot else None,
             self.moto.stop,
         ):

@@ -1,10 +1,6 @@
 """What operators read: each log line is JSON with the message's keys; metrics are per inbox; no secret."""
 
-import io
 import json
-import logging
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -14,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.local import runner
-from tests.conftest import MailAccount
+from tests.conftest import MailAccount, Output
 
 pytestmark = pytest.mark.integration
 
@@ -32,35 +28,6 @@ def _mail(subject: str, body: str, in_reply_to: str | None = None) -> tuple[byte
         message["In-Reply-To"] = in_reply_to
     message.set_content(body)
     return message.as_bytes(policy=SMTP), message_id.strip("<>")
-
-
-class Output:
-    """Log lines and metric blobs as Lambda ships them: both printed, one JSON document per line."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-        self.logs = io.StringIO()
-
-    def read(self) -> str:
-        """Everything printed since the last read."""
-        text = self.logs.getvalue() + self.capsys.readouterr().out
-        self.logs.seek(0)
-        self.logs.truncate()
-        return text
-
-
-@pytest.fixture
-def output(capsys: pytest.CaptureFixture[str]) -> Iterator[Output]:
-    from mail2ticket.observability import logger
-
-    # The logger writes to the stdout of its import time, which may be a capture closed since: give it a
-    # buffer of its own for this test, then the process's real stdout.
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    captured = Output(capsys)
-    handler.stream = captured.logs
-    yield captured
-    handler.stream = sys.__stdout__
 
 
 def _records(text: str) -> list[dict[str, Any]]:
