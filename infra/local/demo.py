@@ -1,9 +1,12 @@
 """The whole system on this machine: servers started, sample mails delivered, tickets printed, all stopped."""
 
+import json
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 from imap_tools import MailBoxStartTls
@@ -13,7 +16,10 @@ from infra.local.dovecot import SetupError
 from infra.local.stack import LocalStack
 
 DEMO_MAILS = Path(__file__).parent / "demo_mails"
+M365_MAILS = Path(__file__).parent / "demo_mails_m365"
 ADDRESS = "support@example.com"
+M365_ADDRESS = "helpdesk@contoso.example"
+M365_FOLDER = "Inbox/Support"
 
 
 def deliver(stack: LocalStack, password: str) -> list[str]:
@@ -24,6 +30,47 @@ def deliver(stack: LocalStack, password: str) -> list[str]:
         for name in names:
             mailbox.append((DEMO_MAILS / name).read_bytes(), "INBOX", flag_set=())
     return names
+
+
+def microsoft_365_inbox(stack: LocalStack) -> tuple[Any, list[str]]:
+    """A Microsoft 365 mailbox on the local Graph service, an application allowed to read it (its client
+    secret in Secrets Manager), and the sample Outlook mails delivered to its folder Inbox/Support."""
+    from mail2ticket.config import InboxConfig
+
+    assert stack.graph is not None
+    client_id, client_secret = str(uuid.uuid4()), os.urandom(16).hex()
+    stack.graph.add_mailbox(M365_ADDRESS)
+    stack.graph.add_folder(M365_ADDRESS, M365_FOLDER)
+    # Its application access policy lets it open the helpdesk mailbox only.
+    stack.graph.add_app(client_id, secret=client_secret, mailboxes=[M365_ADDRESS])
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"mail2ticket/{M365_ADDRESS}", SecretString=json.dumps({"client_secret": client_secret})
+    )["ARN"]
+    names = sorted(p.name for p in M365_MAILS.glob("*.eml"))
+    for name in names:
+        stack.graph.deliver(M365_ADDRESS, (M365_MAILS / name).read_bytes(), M365_FOLDER)
+    inbox = InboxConfig(
+        inbox_id="support-m365",
+        description="Demo Microsoft 365 mailbox, read through Microsoft Graph",
+        protocol="graph",
+        server="127.0.0.1",
+        port=stack.graph.port,
+        login=M365_ADDRESS,
+        mailbox=M365_FOLDER,
+        oauth_tenant_id=stack.graph.tenant,
+        oauth_client_id=client_id,
+        oauth_authority=stack.graph.authority,
+        secret_arn=secret_arn,
+        unknown_caller_behavior="create_person",
+    )
+    return inbox, names
+
+
+def run_once(minutes: int) -> tuple[dict[str, Any], int, int]:
+    """One poller run, then the processor on every batch it queued: (poll result, batches, failed records)."""
+    poll = runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=minutes))
+    batches = runner.drain_queue()
+    return poll, len(batches), sum(len(b.get("batchItemFailures", [])) for b in batches)
 
 
 def main() -> int:
@@ -37,6 +84,8 @@ def main() -> int:
             f"dovecot       imap {stack.dovecot.imap_port}, imaps {stack.dovecot.imaps_port}, "
             f"pop3 {stack.dovecot.pop3_port}, pop3s {stack.dovecot.pop3s_port} on 127.0.0.1"
         )
+        assert stack.graph is not None
+        print(f"graph         {stack.graph.url} (Microsoft Graph mail API and Entra ID token endpoint)")
         password = os.urandom(12).hex()
         stack.dovecot.add_user(ADDRESS, password)
         secret_arn = boto3.client("secretsmanager").create_secret(
@@ -63,17 +112,26 @@ def main() -> int:
         names = deliver(stack, password)
         print(f"delivered     {len(names)} mails to {ADDRESS}: {', '.join(names)}")
 
-        poll = runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=1))
-        batches = runner.drain_queue()
-        failures = sum(len(b.get("batchItemFailures", [])) for b in batches)
+        poll, batches, failures = run_once(minutes=1)
         print(f"poll          {poll['polled']}")
-        print(f"process       {len(batches)} SQS batch(es), {failures} failed record(s)")
+        print(f"process       {batches} SQS batch(es), {failures} failed record(s)")
+
+        m365, m365_names = microsoft_365_inbox(stack)
+        save_inbox(m365)
+        where = f"{M365_ADDRESS} ({M365_FOLDER})"
+        print(f"delivered     {len(m365_names)} mails to {where}: {', '.join(m365_names)}")
+        m365_poll, m365_batches, m365_failures = run_once(minutes=2)
+        print(f"poll          {[p for p in m365_poll['polled'] if p['inbox_id'] == m365.inbox_id]}")
+        print(f"process       {m365_batches} SQS batch(es), {m365_failures} failed record(s)")
         print("\nTickets")
         print(render(ticket_rows(), TICKET_COLUMNS))
         print("\nMailbox 'support'")
         print(render(replica_rows("support"), REPLICA_COLUMNS))
+        print(f"\nMailbox '{m365.inbox_id}'")
+        print(render(replica_rows(m365.inbox_id), REPLICA_COLUMNS))
     print("\nAll local servers stopped.")
-    return 0 if failures == 0 and not poll["failed"] else 1
+    failed = failures + m365_failures + poll["failed"] + m365_poll["failed"]
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":

@@ -26,11 +26,17 @@ def test_demo_prints_the_tickets_of_the_sample_mails() -> None:
     tickets = _section(result.stdout, "Tickets")
     assert tickets[0][:5] == ["REF", "TITLE", "CALLER", "STATUS", "LOG_ENTRIES"]
     by_ref = {row[0]: row for row in tickets[1:]}
-    assert sorted(by_ref) == ["R-000001", "R-000002", "R-000003", "R-000004"]
+    assert sorted(by_ref) == ["R-000001", "R-000002", "R-000003", "R-000004", "R-000005"]
     assert by_ref["R-000001"][1] == "Printer on 3rd floor is jammed" and by_ref["R-000001"][4] == "1"
     assert by_ref["R-000002"][4] == "1"  # the reply matched through References only
     assert "new_starters_november.csv" in by_ref["R-000003"][5]
     assert by_ref["R-000004"][1] == "Drucker druckt keine Umlaute \u2013 Ä Ö Ü"
     statuses = [row[1] for row in _section(result.stdout, "Mailbox 'support'")[1:]]
     assert sorted(statuses) == ["processed"] * 6 + ["undesired"]
+    # The Microsoft 365 mailbox, read through the local Graph service: a new mail and its reply, one ticket
+    assert by_ref["R-000005"][1] == "Teams keeps signing me out" and by_ref["R-000005"][4] == "1"
+    assert by_ref["R-000005"][-1] == "support-m365"
+    m365 = _section(result.stdout, "Mailbox 'support-m365'")[1:]
+    assert [row[1] for row in m365] == ["processed", "processed"]
+    assert all(row[0].startswith("g:") and row[-1] == "R-000005" for row in m365)
     assert result.stdout.rstrip().endswith("All local servers stopped.")
