@@ -108,3 +108,73 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_refuses_and_names_the_value(text: str) -> None:
     with pytest.raises(ValueError, match=f"invalid size {text!r}"):
         parse_size(text)
+
+
+GRAPH = {
+    "inbox_id": "m365",
+    "protocol": "graph",
+    "server": "graph.microsoft.com",
+    "login": "helpdesk@contoso.com",
+    "mailbox": "Inbox/Support",
+    "oauth_tenant_id": "contoso.onmicrosoft.com",
+    "oauth_client_id": "6731de76-14a6-49ae-97bc-6eba6914391e",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"oauth_client_id": ""}, "oauth_client_id: required for graph"),
+        ({"oauth_tenant_id": ""}, "oauth_tenant_id: required for graph"),
+        ({"security": "none"}, "security: Microsoft Graph is reached over HTTPS only"),
+        ({"oauth_provider": "google"}, "oauth_provider: graph takes its tokens from Microsoft Entra ID"),
+        ({"server": "outlook.office365.com"}, "server: not a Microsoft Graph endpoint"),
+        ({"server": "https://graph.microsoft.com/v1.0"}, "server: for graph, the Graph endpoint's host name"),
+        ({"login": "helpdesk"}, "login: for graph, the address of a user or shared mailbox"),
+        ({"mailbox": "Inbox//Support"}, "mailbox: 'Inbox//Support' has an empty folder name"),
+        ({"target_folder": "Archive/", "email_storage": "move"}, "target_folder: 'Archive/' has an empty"),
+    ],
+)
+def test_invalid_graph_inbox_is_refused_with_field_and_reason(
+    change: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        validate_inbox({**GRAPH, **change})
+
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("server", "authority"),
+    [
+        ("graph.microsoft.com", "https://login.microsoftonline.com/contoso.onmicrosoft.com"),
+        ("graph.microsoft.us", "https://login.microsoftonline.us/contoso.onmicrosoft.com"),
+        ("dod-graph.microsoft.us", "https://login.microsoftonline.us/contoso.onmicrosoft.com"),
+        ("microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn/contoso.onmicrosoft.com"),
+    ],
+)
+def test_a_graph_inbox_takes_its_national_clouds_endpoints(server: str, authority: str) -> None:
+    # Given a Graph inbox in a national cloud / When it is validated
+    inbox = validate_inbox({**GRAPH, "server": server})
+
+    # Then the Graph endpoint, the authority and the token's scope are that cloud's
+    assert (inbox.graph_endpoint, inbox.microsoft_authority) == (f"https://{server}", authority)
+    assert inbox.effective_oauth_scope == f"https://{server}/.default"
+    assert inbox.effective_port == 443
+
+
+def test_another_graph_endpoint_needs_its_authority() -> None:
+    inbox = validate_inbox(
+        {**GRAPH, "server": "127.0.0.1", "port": 8443, "oauth_authority": "https://127.0.0.1:8443/tenant/"}
+    )
+
+    assert (inbox.graph_endpoint, inbox.microsoft_authority) == (
+        "https://127.0.0.1:8443",
+        "https://127.0.0.1:8443/tenant",
+    )
+
+
+def test_a_shared_mailbox_may_be_named_by_its_object_id() -> None:
+    inbox = validate_inbox({**GRAPH, "login": "0f0a7c3e-6b4f-4d3a-9a55-1c2b3d4e5f60"})
+
+    assert inbox.login == "0f0a7c3e-6b4f-4d3a-9a55-1c2b3d4e5f60"

@@ -203,12 +203,12 @@ class InboxConfig(BaseModel):
             )
         if not _MAILBOX_ID.match(self.login):
             raise ValueError("login: for graph, the address of a user or shared mailbox, or its object id")
-        folder_path(self.mailbox)
-        if self.target_folder:
-            try:
-                folder_path(self.target_folder)
-            except ValueError as exc:
-                raise ValueError(f"target_folder: {exc}") from None
+        for name in ("mailbox", "target_folder"):
+            if getattr(self, name):
+                try:
+                    folder_path(getattr(self, name))
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
 
     @field_validator("ticket_default_values", "caller_default_values")
     @classmethod
