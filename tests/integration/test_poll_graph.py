@@ -5,11 +5,13 @@ actions by immutable id, throttling and refused tokens."""
 import json
 import time
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from infra.local import runner
 from infra.local.graph_server import make_certificate
 from tests.conftest import GraphAccount, Output
 from tests.integration.polling import by_inbox, cycle, mail, poll, replicas, save, ticket_titles
@@ -174,6 +176,8 @@ def test_a_refused_delta_link_starts_a_whole_folder_round_that_processes_nothing
 def test_a_mailbox_whose_ids_all_changed_is_reconciled_by_message_id_and_content(
     graph_account: GraphAccount,
 ) -> None:
+    from mail2ticket.store.models import Locator
+
     # Given three processed mails, one without Message-ID
     save(graph_account.inbox("moved"))
     graph_account.deliver(mail("With id"))
@@ -201,6 +205,13 @@ def test_a_mailbox_whose_ids_all_changed_is_reconciled_by_message_id_and_content
     # When another client removes a relocated mail, then it is found gone through its new id
     graph_account.server.remove(graph_account.address, now_ids["With id"])
     assert by_inbox(cycle())["moved"]["disappeared"] == 1
+    # And once the retention period has passed, the cleaner deletes its replica with its locator
+    gone = Locator(inbox_id="moved", sk=Locator.graph_sort_key(now_ids["With id"]))
+    gone.refresh()
+    cleaned = runner.run_cleaner(now=datetime.now(UTC) + timedelta(days=30))
+    assert cleaned["replicas_deleted"] == 1 and "With id" not in {r.subject for r in replicas("moved")}
+    with pytest.raises(Locator.DoesNotExist):
+        gone.refresh()
     # And an action on a relocated mail reaches it under its new id
     _ask("Also with id", "moved", "delete")
     assert by_inbox(poll())["moved"]["actions_done"] == 1

@@ -189,9 +189,6 @@ class GraphClient:
 class GraphSession:
     """One mailbox folder through Microsoft Graph, found by its display path."""
 
-    uidvalidity = 0
-    can_move = True
-
     def __init__(self, client: GraphClient, folder: dict[str, Any]) -> None:
         self._client = client
         self.folder_id = str(folder["id"])
