@@ -354,7 +354,12 @@ def test_throttling_is_waited_out_as_graph_asks(
         and line.get("message") not in (None, "poll finished")
     ]
     waits = [line for line in lines if line.get("message") == "Graph throttled or failing: waiting"]
-    assert [w["status"] for w in waits] == [429, 429, 503, 503]
+    assert [(w["status"], w["code"]) for w in waits] == [(429, "ApplicationThrottled")] * 2 + [
+        (503, "ServiceUnavailable")
+    ] * 2
+    # Retry-After's second, then a back-off from 0.2 s doubled, with jitter
+    assert [w["wait"] for w in waits[:2]] == [1.0, 1.0]
+    assert 0.1 <= waits[2]["wait"] <= 0.2 and 0.2 <= waits[3]["wait"] <= 0.4
     assert all(
         line.get("inbox_id") == "busy" and line.get("mailbox") == graph_account.address for line in lines
     )
