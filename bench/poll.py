@@ -61,45 +61,61 @@ def _fill_maildir(stack: LocalStack, login: str, password: str) -> None:
         assert len(box.uids()) == OLD_MAILS
 
 
+def _write_processed(inbox_id: str, mails: list[tuple[str, bytes, dict[str, Any]]]) -> None:
+    """Processed replicas of (message key, raw mail, where it is) written straight to the table."""
+    from mail2ticket.settings import get_settings
+
+    now = int(time.time())
+    items = []
+    for n, (key, raw, place) in enumerate(mails):
+        sha256 = hashlib.sha256(raw).hexdigest()
+        items.append(
+            {
+                "inbox_id": {"S": inbox_id},
+                "sk": {"S": f"m#{key}"},
+                "message_key": {"S": key},
+                **place,
+                "sha256": {"S": sha256},
+                "s3_key": {"S": f"raw/{sha256}.eml"},
+                "size": {"N": str(len(raw))},
+                "status": {"S": "processed"},
+                "ticket_ref": {"S": f"R-{n:06d}"},
+                "created_at": {"N": str(now)},
+                "last_seen": {"N": str(now)},
+            }
+        )
+    dynamodb = boto3.client("dynamodb")
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        dynamodb.batch_write_item(RequestItems={get_settings().replicas_table: batch})
+
+
+def _as_poller(inbox_id: str, save: Any) -> None:
+    """Save a poll mark the way a poller holding the inbox's lease does."""
+    from mail2ticket.store.models import PollState
+
+    state = PollState(inbox_id=inbox_id)
+    state.update(actions=[PollState.lease_owner.set("bench")])
+    save(state, "bench")
+    state.update(actions=[PollState.lease_owner.remove()])
+
+
 def _record_processed(inbox: Any, password: str) -> None:
     """The state a real poll and processing of the old mails leaves: processed replicas and the poll mark."""
     from mail2ticket.mailbox.imap import open_imap
-    from mail2ticket.settings import get_settings
-    from mail2ticket.store.models import PollState
     from mail2ticket.store.replicas import poll_state, save_mark
 
-    table = get_settings().replicas_table
-    dynamodb = boto3.client("dynamodb")
-    now = int(time.time())
-    items = []
     with open_imap(inbox, password=password) as session:
         uidvalidity = session.uidvalidity
-        for uid, raw in session.fetch(session.present()):
-            sha256 = hashlib.sha256(raw).hexdigest()
-            key = f"{uidvalidity}:{uid}"
-            items.append(
-                {
-                    "inbox_id": {"S": inbox.inbox_id},
-                    "sk": {"S": f"m#{key}"},
-                    "message_key": {"S": key},
-                    "uid": {"N": str(uid)},
-                    "uidvalidity": {"N": str(uidvalidity)},
-                    "sha256": {"S": sha256},
-                    "s3_key": {"S": f"raw/{sha256}.eml"},
-                    "size": {"N": str(len(raw))},
-                    "status": {"S": "processed"},
-                    "ticket_ref": {"S": f"R-{int(uid):06d}"},
-                    "created_at": {"N": str(now)},
-                    "last_seen": {"N": str(now)},
-                }
-            )
-    for start in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-        dynamodb.batch_write_item(RequestItems={table: batch})
-    state = PollState(inbox_id=inbox.inbox_id)
-    state.update(actions=[PollState.lease_owner.set("bench")])
-    save_mark(state, "bench", uidvalidity, len(items), f"1-{len(items)}")
-    state.update(actions=[PollState.lease_owner.remove()])
+        mails = [
+            (f"{uidvalidity}:{uid}", raw, {"uid": {"N": str(uid)}, "uidvalidity": {"N": str(uidvalidity)}})
+            for uid, raw in session.fetch(session.present())
+        ]
+    _write_processed(inbox.inbox_id, mails)
+    _as_poller(
+        inbox.inbox_id,
+        lambda state, owner: save_mark(state, owner, uidvalidity, len(mails), f"1-{len(mails)}"),
+    )
     assert poll_state(inbox.inbox_id).high_water == OLD_MAILS
 
 
@@ -150,40 +166,17 @@ def _graph_inboxes(stack: LocalStack) -> dict[str, tuple[Any, str]]:
 
 def _record_processed_graph(graph: GraphServer, inbox: Any, address: str) -> None:
     """The state a real poll and processing of the old mails leaves: processed replicas and the delta link."""
-    from mail2ticket.settings import get_settings
-    from mail2ticket.store.models import PollState, graph_message_key
+    from mail2ticket.store.models import graph_message_key
     from mail2ticket.store.replicas import save_delta
 
-    now = int(time.time())
-    items = []
+    mails = []
     for n in range(OLD_MAILS):
         raw = _mail(n, f"Old request {n}")
         graph_id = graph.deliver(address, raw)
-        sha256 = hashlib.sha256(raw).hexdigest()
-        key = graph_message_key(graph_id)
-        items.append(
-            {
-                "inbox_id": {"S": inbox.inbox_id},
-                "sk": {"S": f"m#{key}"},
-                "message_key": {"S": key},
-                "graph_id": {"S": graph_id},
-                "sha256": {"S": sha256},
-                "s3_key": {"S": f"raw/{sha256}.eml"},
-                "size": {"N": str(len(raw))},
-                "status": {"S": "processed"},
-                "ticket_ref": {"S": f"R-{n:06d}"},
-                "created_at": {"N": str(now)},
-                "last_seen": {"N": str(now)},
-            }
-        )
-    dynamodb = boto3.client("dynamodb")
-    for start in range(0, len(items), 25):
-        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-        dynamodb.batch_write_item(RequestItems={get_settings().replicas_table: batch})
-    state = PollState(inbox_id=inbox.inbox_id)
-    state.update(actions=[PollState.lease_owner.set("bench")])
-    save_delta(state, "bench", graph.add_folder(address, "Inbox"), graph.delta_link(address), full=False)
-    state.update(actions=[PollState.lease_owner.remove()])
+        mails.append((graph_message_key(graph_id), raw, {"graph_id": {"S": graph_id}}))
+    _write_processed(inbox.inbox_id, mails)
+    folder, link = graph.add_folder(address, "Inbox"), graph.delta_link(address)
+    _as_poller(inbox.inbox_id, lambda state, owner: save_delta(state, owner, folder, link, full=False))
 
 
 def _median_polls(deliver: Any, inboxes: dict[str, Any], now: int) -> tuple[dict[str, float], int]:

@@ -183,7 +183,8 @@ class GraphAccount:
     client_secret: str
     secret_arn: str
 
-    def deliver(self, raw: bytes, folder: str = "Inbox") -> str:
+    def append(self, raw: bytes, folder: str = "Inbox") -> str:
+        """A mail arriving in a folder (`INBOX` and `Inbox` are the inbox); returns its immutable id."""
         return str(self.server.deliver(self.address, raw, folder))
 
     def subjects(self, folder: str = "Inbox") -> list[str]:
@@ -207,6 +208,13 @@ class GraphAccount:
             **fields,
         }
         return InboxConfig.model_validate(values)
+
+
+@pytest.fixture(params=["imap", "graph"])
+def any_account(request: pytest.FixtureRequest) -> MailAccount | GraphAccount:
+    """A new mailbox on Dovecot (read over IMAPS) or on the local Graph service: a test written once runs for
+    both."""
+    return request.getfixturevalue("mail_account" if request.param == "imap" else "graph_account")
 
 
 @pytest.fixture

@@ -56,3 +56,15 @@ def ticket_titles() -> list[str]:
     from mail2ticket.store.tickets import list_tickets
 
     return sorted(t.title for t in list_tickets())
+
+
+def ask(subject: str, inbox_id: str, action: str, folder: str | None = None) -> Any:
+    """Record a mailbox action on the replica of the mail with this subject, as other components do."""
+    from mail2ticket.store.models import Replica
+
+    replica = next(r for r in replicas(inbox_id) if r.subject == subject)
+    actions = [Replica.pending_action.set(action)]
+    if folder:
+        actions.append(Replica.action_folder.set(folder))
+    replica.update(actions=actions)
+    return replica

@@ -3,21 +3,10 @@
 import pytest
 from imap_tools import MailBoxUnencrypted
 
-from tests.conftest import MailAccount
-from tests.integration.polling import by_inbox, cycle, mail, poll, replicas, save
+from tests.conftest import GraphAccount, MailAccount
+from tests.integration.polling import ask, by_inbox, cycle, mail, poll, replicas, save
 
 pytestmark = pytest.mark.integration
-
-
-def _ask(subject: str, inbox_id: str, action: str, folder: str | None = None) -> object:
-    from mail2ticket.store.models import Replica
-
-    replica = next(r for r in replicas(inbox_id) if r.subject == subject)
-    actions = [Replica.pending_action.set(action)]
-    if folder:
-        actions.append(Replica.action_folder.set(folder))
-    replica.update(actions=actions)
-    return replica
 
 
 def _flag_deleted_by_another_client(account: MailAccount, subject: str) -> None:
@@ -51,8 +40,8 @@ def test_move_and_delete_touch_only_the_asked_messages(
     save(mail_account.inbox("acts", email_storage="keep", target_folder="INBOX.Done"))
     cycle()
     _flag_deleted_by_another_client(mail_account, "Deleted elsewhere")
-    moved = _ask("To move", "acts", "move")
-    deleted = _ask("To delete", "acts", "delete")
+    moved = ask("To move", "acts", "move")
+    deleted = ask("To delete", "acts", "delete")
 
     # When the next poll runs
     result = by_inbox(poll())["acts"]
@@ -74,7 +63,7 @@ def test_a_failed_action_is_recorded_with_its_reason(mail_account: MailAccount) 
     save(mail_account.inbox("acts"))
     cycle()
     # A folder name the server refuses to create (adjacent hierarchy separators)
-    replica = _ask("Nowhere to go", "acts", "move", folder="INBOX//Missing")
+    replica = ask("Nowhere to go", "acts", "move", folder="INBOX//Missing")
 
     result = by_inbox(poll())["acts"]
 
@@ -92,7 +81,7 @@ def test_an_action_on_a_mail_already_gone_is_recorded_as_absent(mail_account: Ma
         mail_account.login, mail_account.password
     ) as box:
         box.delete("1")
-    replica = _ask("Gone", "acts", "delete")
+    replica = ask("Gone", "acts", "delete")
 
     by_inbox(poll())
 
@@ -102,19 +91,20 @@ def test_an_action_on_a_mail_already_gone_is_recorded_as_absent(mail_account: Ma
 
 @pytest.mark.parametrize("storage", ["move", "delete"])
 def test_email_storage_after_success_is_carried_out_by_the_next_poll(
-    mail_account: MailAccount, storage: str
+    any_account: MailAccount | GraphAccount, storage: str
 ) -> None:
-    # Given an inbox that moves (or deletes) mail once it is a ticket entry; one good mail, one refused
-    mail_account.append(mail("Becomes a ticket"))
+    # Given an inbox (IMAP, or Microsoft Graph) that moves or deletes mail once it is a ticket entry; one good
+    # mail, one refused
+    any_account.append(mail("Becomes a ticket"))
     refused = mail("From a stranger").replace(b"alice@example.org", b"stranger@example.net")
-    mail_account.append(refused)
+    any_account.append(refused)
     fields = {"email_storage": storage, "unknown_caller_behavior": "reject"}
     if storage == "move":
         fields["target_folder"] = "INBOX/Done"
     from mail2ticket.store.tickets import create_person
 
     create_person("alice@example.org", "Alice Martin", None, 0)
-    save(mail_account.inbox("acts", **fields))
+    save(any_account.inbox("acts", **fields))
 
     # When the mails are processed, then the inbox is polled again
     cycle()
@@ -123,9 +113,9 @@ def test_email_storage_after_success_is_carried_out_by_the_next_poll(
     # Then only the processed mail left the inbox (into a target folder created for it); the one in error
     # stays (error_behavior keep)
     assert (result["actions_done"], result["actions_failed"]) == (1, 0)
-    assert mail_account.subjects() == ["From a stranger"]
+    assert any_account.subjects() == ["From a stranger"]
     if storage == "move":
-        assert mail_account.subjects("INBOX/Done") == ["Becomes a ticket"]
+        assert any_account.subjects("INBOX/Done") == ["Becomes a ticket"]
     statuses = {r.subject: (r.status, r.action_result) for r in replicas("acts")}
     assert statuses == {
         "Becomes a ticket": ("processed", "moved" if storage == "move" else "deleted"),
@@ -138,7 +128,7 @@ def test_a_missing_target_folder_is_created_in_the_servers_hierarchy(mail_accoun
     mail_account.append(mail("File me"))
     save(mail_account.inbox("acts"))
     cycle()
-    _ask("File me", "acts", "move", folder="INBOX.Archive.2025")
+    ask("File me", "acts", "move", folder="INBOX.Archive.2025")
 
     # When the next poll runs
     result = by_inbox(poll())["acts"]

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from infra.local import runner
-from tests.conftest import MailAccount
+from tests.conftest import GraphAccount, MailAccount
 from tests.integration.polling import by_inbox, cycle, mail, poll, replicas, save, ticket_titles
 
 pytestmark = pytest.mark.integration
@@ -242,16 +242,18 @@ def test_mail_the_queue_refused_is_queued_by_the_next_poll(
     assert {r.status for r in replicas("refused")} == {"processed"}
 
 
-def test_a_mail_over_the_size_limit_is_kept_under_big_and_in_error(mail_account: MailAccount) -> None:
+def test_a_mail_over_the_size_limit_is_kept_under_big_and_in_error(
+    any_account: MailAccount | GraphAccount,
+) -> None:
     from mail2ticket.config.models import GlobalConfig
     from mail2ticket.store.config import save_global_config
     from mail2ticket.store.raw import get_object
 
     save_global_config(GlobalConfig(maximum_email_size="2K"))
-    save(mail_account.inbox("sized"))
+    save(any_account.inbox("sized"))
     big = mail("Huge attachment", "y" * 5000)
-    mail_account.append(big)
-    mail_account.append(mail("Small"))
+    any_account.append(big)
+    any_account.append(mail("Small"))
 
     result = by_inbox(cycle())["sized"]
 

@@ -14,7 +14,7 @@ import pytest
 from infra.local import runner
 from infra.local.graph_server import make_certificate
 from tests.conftest import GraphAccount, Output
-from tests.integration.polling import by_inbox, cycle, mail, poll, replicas, save, ticket_titles
+from tests.integration.polling import ask, by_inbox, cycle, mail, poll, replicas, save, ticket_titles
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +27,6 @@ def _downloads(account: GraphAccount) -> int:
 
 def _value_path(graph_id: str) -> str:
     return f"/messages/{urllib.parse.quote(graph_id, safe='$')}/$value"
-
-
-def _ask(subject: str, inbox_id: str, action: str, folder: str | None = None) -> Any:
-    from mail2ticket.store.models import Replica
-
-    replica = next(r for r in replicas(inbox_id) if r.subject == subject)
-    actions = [Replica.pending_action.set(action)]
-    if folder:
-        actions.append(Replica.action_folder.set(folder))
-    replica.update(actions=actions)
-    return replica
 
 
 def _log_lines(printed: str) -> list[dict[str, Any]]:
@@ -60,10 +49,10 @@ def test_new_mail_of_a_sub_folder_becomes_tickets_keyed_by_immutable_id(graph_ac
     graph_account.server.add_folder(graph_account.address, "Inbox/Support")
     first = mail("Printer jammed")
     ids = [
-        graph_account.deliver(first, "Inbox/Support"),
-        graph_account.deliver(mail("VPN down"), "Inbox/Support"),
+        graph_account.append(first, "Inbox/Support"),
+        graph_account.append(mail("VPN down"), "Inbox/Support"),
     ]
-    graph_account.deliver(mail("Not for this inbox"))
+    graph_account.append(mail("Not for this inbox"))
     save(graph_account.inbox("m365", mailbox="Inbox/Support"))
 
     # When the poller and the processor run
@@ -87,8 +76,8 @@ def test_new_mail_of_a_sub_folder_becomes_tickets_keyed_by_immutable_id(graph_ac
 def test_nothing_is_fetched_twice_and_changes_are_not_new_mail(graph_account: GraphAccount) -> None:
     # Given two processed mails
     save(graph_account.inbox("m365"))
-    read_id = graph_account.deliver(mail("Read later"))
-    moved_id = graph_account.deliver(mail("Moved away and back"))
+    read_id = graph_account.append(mail("Read later"))
+    moved_id = graph_account.append(mail("Moved away and back"))
     cycle()
     assert _downloads(graph_account) == 2
 
@@ -104,7 +93,7 @@ def test_nothing_is_fetched_twice_and_changes_are_not_new_mail(graph_account: Gr
 
     # When it comes back, and a new mail arrives
     graph_account.server.move(graph_account.address, moved_id, "Inbox")
-    graph_account.deliver(mail("Really new"))
+    graph_account.append(mail("Really new"))
     back = by_inbox(cycle())["m365"]
 
     # Then only the new mail is received; the returning one is present again; no body was fetched twice
@@ -123,7 +112,7 @@ def test_a_connection_cut_in_a_download_loses_and_doubles_nothing(
     # Given ten mails read four per delta page, and a connection cut in the middle of the sixth mail
     monkeypatch.setattr(graph, "PAGE_SIZE", 4)
     subjects = [f"Mail {n}" for n in range(10)]
-    ids = [graph_account.deliver(mail(subject, "x" * 3000)) for subject in subjects]
+    ids = [graph_account.append(mail(subject, "x" * 3000)) for subject in subjects]
     graph_account.server.cut(_value_path(ids[5]), after=1000)
     save(graph_account.inbox("cut"))
 
@@ -150,13 +139,13 @@ def test_a_refused_delta_link_starts_a_whole_folder_round_that_processes_nothing
     # Given three processed mails
     save(graph_account.inbox("m365"))
     for subject in ("One", "Two", "Three"):
-        graph_account.deliver(mail(subject))
+        graph_account.append(mail(subject))
     cycle()
 
     # When Graph forgets the delta link (410 syncStateNotFound) or asks for a resync (410 resyncRequired),
     # and a new mail arrives
     getattr(graph_account.server, refusal)(graph_account.address)
-    graph_account.deliver(mail("Four"))
+    graph_account.append(mail("Four"))
     output.read()
     result = by_inbox(cycle())["m365"]
 
@@ -180,15 +169,15 @@ def test_a_mailbox_whose_ids_all_changed_is_reconciled_by_message_id_and_content
 
     # Given three processed mails, one without Message-ID
     save(graph_account.inbox("moved"))
-    graph_account.deliver(mail("With id"))
-    graph_account.deliver(mail("Also with id"))
-    graph_account.deliver(mail("Without id").replace(b"Message-ID:", b"X-Old-Id:"))
+    graph_account.append(mail("With id"))
+    graph_account.append(mail("Also with id"))
+    graph_account.append(mail("Without id").replace(b"Message-ID:", b"X-Old-Id:"))
     cycle()
     before = {r.subject: r for r in replicas("moved")}
 
     # When the mailbox moves (every immutable id changes, every delta link is refused) and a new mail arrives
     graph_account.server.migrate(graph_account.address)
-    graph_account.deliver(mail("Really new"))
+    graph_account.append(mail("Really new"))
     result = by_inbox(cycle())["moved"]
 
     # Then the known mails keep their keys and point at their new ids (the one without Message-ID was
@@ -213,7 +202,7 @@ def test_a_mailbox_whose_ids_all_changed_is_reconciled_by_message_id_and_content
     with pytest.raises(Locator.DoesNotExist):
         gone.refresh()
     # And an action on a relocated mail reaches it under its new id
-    _ask("Also with id", "moved", "delete")
+    ask("Also with id", "moved", "delete")
     assert by_inbox(poll())["moved"]["actions_done"] == 1
     assert graph_account.subjects("Deleted Items") == ["Also with id"]
 
@@ -221,11 +210,11 @@ def test_a_mailbox_whose_ids_all_changed_is_reconciled_by_message_id_and_content
 def test_move_and_delete_by_immutable_id_touch_only_the_asked_messages(graph_account: GraphAccount) -> None:
     # Given three processed mails and a target folder that does not exist yet
     for subject in ("To move", "To delete", "Untouched"):
-        graph_account.deliver(mail(subject))
+        graph_account.append(mail(subject))
     save(graph_account.inbox("acts", target_folder="Inbox/Done"))
     cycle()
-    moved = _ask("To move", "acts", "move")
-    deleted = _ask("To delete", "acts", "delete")
+    moved = ask("To move", "acts", "move")
+    deleted = ask("To delete", "acts", "delete")
 
     # When the next poll runs
     result = by_inbox(poll())["acts"]
@@ -248,8 +237,8 @@ def test_an_action_on_a_mail_gone_is_absent_and_a_refused_one_failed_with_graphs
     graph_account: GraphAccount,
 ) -> None:
     # Given two processed mails; another client then removes one; the application may only read mail
-    gone_id = graph_account.deliver(mail("Gone"))
-    graph_account.deliver(mail("Kept"))
+    gone_id = graph_account.append(mail("Gone"))
+    graph_account.append(mail("Kept"))
     save(graph_account.inbox("acts"))
     cycle()
     graph_account.server.remove(graph_account.address, gone_id)
@@ -259,8 +248,8 @@ def test_an_action_on_a_mail_gone_is_absent_and_a_refused_one_failed_with_graphs
         mailboxes=[graph_account.address],
         permissions=("Mail.Read",),
     )
-    gone = _ask("Gone", "acts", "delete")
-    kept = _ask("Kept", "acts", "delete")
+    gone = ask("Gone", "acts", "delete")
+    kept = ask("Kept", "acts", "delete")
 
     # When the next poll runs
     result = by_inbox(poll())["acts"]
@@ -274,39 +263,13 @@ def test_an_action_on_a_mail_gone_is_absent_and_a_refused_one_failed_with_graphs
     assert graph_account.subjects() == ["Kept"]
 
 
-@pytest.mark.parametrize("storage", ["move", "delete"])
-def test_email_storage_after_success_is_carried_out_by_the_next_poll(
-    graph_account: GraphAccount, storage: str
-) -> None:
-    from mail2ticket.store.tickets import create_person
-
-    # Given an inbox that moves (or deletes) mail once it is a ticket entry; one good mail, one refused
-    graph_account.deliver(mail("Becomes a ticket"))
-    graph_account.deliver(mail("From a stranger").replace(b"alice@example.org", b"stranger@example.net"))
-    fields: dict[str, Any] = {"email_storage": storage, "unknown_caller_behavior": "reject"}
-    if storage == "move":
-        fields["target_folder"] = "Archive/Tickets"
-    create_person("alice@example.org", "Alice Martin", None, 0)
-    save(graph_account.inbox("acts", **fields))
-
-    # When the mails are processed, then the inbox is polled again
-    cycle()
-    result = by_inbox(poll())["acts"]
-
-    # Then only the processed mail left the inbox; the one in error stays (error_behavior keep)
-    assert (result["actions_done"], result["actions_failed"]) == (1, 0)
-    assert graph_account.subjects() == ["From a stranger"]
-    where = "Archive/Tickets" if storage == "move" else "Deleted Items"
-    assert graph_account.subjects(where) == ["Becomes a ticket"]
-
-
 def test_a_delete_asked_from_the_cli_is_done_by_the_next_poll(
     graph_account: GraphAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.integration.cli_helpers import cli
 
-    graph_account.deliver(mail("Remove me"))
-    graph_account.deliver(mail("Keep me"))
+    graph_account.append(mail("Remove me"))
+    graph_account.append(mail("Keep me"))
     save(graph_account.inbox("m365"))
     cycle()
     key = next(r.message_key for r in replicas("m365") if r.subject == "Remove me")
@@ -325,7 +288,7 @@ def test_throttling_is_waited_out_as_graph_asks(
     # Given a mailbox whose delta query is throttled twice with Retry-After, and whose download answers 503
     # twice without it
     monkeypatch.setattr(graph, "BACKOFF_SECONDS", 0.2)
-    graph_account.deliver(mail("Arrives anyway"))
+    graph_account.append(mail("Arrives anyway"))
     save(graph_account.inbox("busy"))
     graph_account.server.fail(
         "/messages/delta",
@@ -370,8 +333,8 @@ def test_throttling_beyond_the_polls_budget_fails_the_poll_and_the_next_one_resu
 ) -> None:
     # Given two mails, the second's download throttled for an hour
     save(graph_account.inbox("busy"))
-    graph_account.deliver(mail("First"))
-    second_id = graph_account.deliver(mail("Second"))
+    graph_account.append(mail("First"))
+    second_id = graph_account.append(mail("Second"))
     graph_account.server.fail(_value_path(second_id), 429, "ApplicationThrottled", retry_after="3600")
 
     # When a poll runs, it gives up without waiting, saying why
@@ -396,7 +359,7 @@ def test_a_token_is_reused_while_valid_and_renewed_once_when_refused(graph_accou
 
     # When Graph refuses the token (revoked), and a mail arrives
     graph_account.server.revoke_tokens()
-    graph_account.deliver(mail("After the revocation"))
+    graph_account.append(mail("After the revocation"))
     result = by_inbox(cycle())["m365"]
 
     # Then msal's cached token was dropped, a new one taken once, and the mail read
@@ -425,7 +388,7 @@ def test_a_certificate_credential_reads_mail_and_a_wrong_one_is_reported_without
     save(inbox_with("by-cert", certificate, key))
     other_certificate, other_key = make_certificate("someone-else")
     save(inbox_with("wrong-cert", other_certificate, other_key))
-    graph_account.deliver(mail("Through a certificate"))
+    graph_account.append(mail("Through a certificate"))
     output.read()
 
     # When the poller runs
@@ -468,22 +431,6 @@ def test_an_access_policy_refusal_and_a_missing_folder_are_named(graph_account: 
     assert "it holds: Support" in result["lost"]["error"]
 
 
-def test_a_mail_over_the_size_limit_is_kept_under_big_and_in_error(graph_account: GraphAccount) -> None:
-    from mail2ticket.config.models import GlobalConfig
-    from mail2ticket.store.config import save_global_config
-
-    save_global_config(GlobalConfig(maximum_email_size="2K"))
-    save(graph_account.inbox("sized"))
-    graph_account.deliver(mail("Huge attachment", "y" * 5000))
-    graph_account.deliver(mail("Small"))
-
-    result = by_inbox(cycle())["sized"]
-
-    assert result["too_big"] == 1 and ticket_titles() == ["Small"]
-    huge = next(r for r in replicas("sized") if r.subject == "Huge attachment")
-    assert (huge.status, huge.error_code) == ("error", "too_big") and huge.s3_key.startswith("big/")
-
-
 def test_inbox_test_names_the_token_mailbox_folder_and_count_or_the_failure(
     graph_account: GraphAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -492,7 +439,7 @@ def test_inbox_test_names_the_token_mailbox_folder_and_count_or_the_failure(
     # Given a Graph inbox on Inbox/Support, which holds two mails
     graph_account.server.add_folder(graph_account.address, "Inbox/Support")
     for subject in ("One", "Two"):
-        graph_account.deliver(mail(subject), "Inbox/Support")
+        graph_account.append(mail(subject), "Inbox/Support")
     save(graph_account.inbox("m365", mailbox="inbox/support"))
 
     # When it is tested
