@@ -285,8 +285,8 @@ def test_throttling_is_waited_out_as_graph_asks(
 ) -> None:
     from mail2ticket.mailbox import graph
 
-    # Given a mailbox whose delta query is throttled twice with Retry-After, and whose download answers 503
-    # twice without it
+    # Given a mailbox whose delta query is throttled twice with Retry-After, and whose download is throttled
+    # without Retry-After, then answers 503
     monkeypatch.setattr(graph, "BACKOFF_SECONDS", 0.2)
     graph_account.append(mail("Arrives anyway"))
     save(graph_account.inbox("busy"))
@@ -298,7 +298,10 @@ def test_throttling_is_waited_out_as_graph_asks(
         retry_after="1",
         times=2,
     )
-    graph_account.server.fail("/$value", 503, "ServiceUnavailable", "Service Unavailable", times=2)
+    graph_account.server.fail(
+        "/$value", 429, "ApplicationThrottled", "Application is over its IncomingBytes limit."
+    )
+    graph_account.server.fail("/$value", 503, "ServiceUnavailable", "Service Unavailable")
     output.read()
 
     # When a poll runs
@@ -317,9 +320,9 @@ def test_throttling_is_waited_out_as_graph_asks(
         and line.get("message") not in (None, "poll finished")
     ]
     waits = [line for line in lines if line.get("message") == "Graph throttled or failing: waiting"]
-    assert [(w["status"], w["code"]) for w in waits] == [(429, "ApplicationThrottled")] * 2 + [
+    assert [(w["status"], w["code"]) for w in waits] == [(429, "ApplicationThrottled")] * 3 + [
         (503, "ServiceUnavailable")
-    ] * 2
+    ]
     # Retry-After's second, then a back-off from 0.2 s doubled, with jitter
     assert [w["wait"] for w in waits[:2]] == [1.0, 1.0]
     assert 0.1 <= waits[2]["wait"] <= 0.2 and 0.2 <= waits[3]["wait"] <= 0.4
