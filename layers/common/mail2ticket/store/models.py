@@ -400,6 +400,8 @@ class MessageLink(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="msgid")
     ticket_ref = UnicodeAttribute()
+    # True for a mail the system sent about the ticket; a received mail's link has none.
+    sent = BooleanAttribute(null=True)
 
     @staticmethod
     def key(message_id: str) -> str:

@@ -63,9 +63,16 @@ def replicas_with_message_ids(message_ids: Iterable[str]) -> Iterator[Replica]:
         yield from whole(Replica.by_message_id.query(message_id))
 
 
+def tickets_for_sent_message_ids(message_ids: Iterable[str]) -> dict[str, str]:
+    """Message-ID -> ticket ref for the ids of mails the system sent about a ticket."""
+    keys = [(MessageLink.key(mid), "msgid") for mid in dict.fromkeys(message_ids)]
+    links = MessageLink.batch_get(keys) if keys else []
+    return {link.pk.removeprefix("msgid#"): link.ticket_ref for link in links if link.sent}
+
+
 def record_sent(message_id: str, ticket_ref: str) -> None:
     """Remember a Message-ID the system sent for a ticket, so that a reply to it finds the ticket."""
-    MessageLink(pk=MessageLink.key(message_id), ticket_ref=ticket_ref).save()
+    MessageLink(pk=MessageLink.key(message_id), ticket_ref=ticket_ref, sent=True).save()
 
 
 def get_person(email: str) -> PersonItem | None:
