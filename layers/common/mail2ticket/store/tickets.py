@@ -272,11 +272,20 @@ def _update_ticket(tx: TransactWrite, change: Commit) -> None:
     # The stimulus was chosen for the status read earlier: it only applies if nobody moved the ticket since.
     condition = TicketItem.pk.exists() & (TicketItem.status == ticket.status)
     if change.new_status is not None:
-        actions.append(TicketItem.status.set(change.new_status))
-    if change.new_status == CLOSED:
-        # Enters the cleaner's sparse index: the ticket's kept mails are then removed from the server.
-        actions += [TicketItem.closed_at.set(change.now), TicketItem.mail_cleanup_at.set(change.now)]
+        actions += status_actions(ticket.status, change.new_status, change.now)
     tx.update(ticket, actions=actions, condition=condition)
+
+
+def status_actions(current: str, new: str, now: int) -> list[Action]:
+    """The writes of a status change, whoever makes it: a mail's stimulus or an agent."""
+    actions: list[Action] = [TicketItem.status.set(new)]
+    if new == CLOSED:
+        # Enters the cleaner's sparse index: the ticket's kept mails are then removed from the server.
+        actions += [TicketItem.closed_at.set(now), TicketItem.mail_cleanup_at.set(now)]
+    elif current == CLOSED:
+        # Reopened: its mails are kept again (those the cleaner already asked to delete stay deleted).
+        actions += [TicketItem.closed_at.remove(), TicketItem.mail_cleanup_at.remove()]
+    return actions
 
 
 def _purge_later(change: Commit) -> bool:
