@@ -7,7 +7,7 @@ tried on a local stack.
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,8 @@ class Handled:
     error: str | None = None
 
 
-BatchHandler = Callable[[list[receive.Received]], list[Handled]]
+# Yields each message's Handled as soon as it is known (a progress line then moves message by message).
+BatchHandler = Callable[[list[receive.Received]], Iterable[Handled]]
 
 
 def process_here(now: float | None = None) -> BatchHandler:
@@ -78,8 +79,7 @@ def process_here(now: float | None = None) -> BatchHandler:
     # Imported here: the poller's handler imports this module, and the processor's code is not its to load.
     from mail2ticket.process import process_message
 
-    def handle(batch: list[receive.Received]) -> list[Handled]:
-        results = []
+    def handle(batch: list[receive.Received]) -> Iterator[Handled]:
         for message in batch:
             handled = handled_as_request(message)
             if handled.inbox_id is not None and handled.message_key is not None:
@@ -91,8 +91,7 @@ def process_here(now: float | None = None) -> BatchHandler:
                     handled.error = f"{type(exc).__name__}: {exc}"
                 else:
                     handled.outcome = dict(outcome.as_dict())
-            results.append(handled)
-        return results
+            yield handled
 
     return handle
 
@@ -118,15 +117,16 @@ def drain(handle: BatchHandler, on_handled: Callable[[Handled], None] | None = N
         failed: list[receive.Received] = []
         progressed = False
         while batch := receive.receive():
-            handled = handle(batch)
+            handled = []
+            for result in handle(batch):
+                handled.append(result)
+                results[result.message_id] = result
+                if on_handled is not None:
+                    on_handled(result)
             done = [m for m, h in zip(batch, handled, strict=True) if h.error is None]
             failed += [m for m, h in zip(batch, handled, strict=True) if h.error is not None]
             receive.delete(done)
             progressed = progressed or bool(done)
-            for result in handled:
-                results[result.message_id] = result
-                if on_handled is not None:
-                    on_handled(result)
         receive.release(failed)
         if not failed or not progressed:
             return list(results.values())

@@ -119,12 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.verbose:
                 raise
             return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the details)")
-    if isinstance(result, Result):
-        if result.text:
-            print(result.text)
-        return result.code
-    print(result)
-    return 0
+    text, code = (result.text, result.code) if isinstance(result, Result) else (result, 0)
+    try:
+        if text:
+            print(text)
+    except BrokenPipeError:
+        # The reader (head, less) has what it wanted: the rest goes nowhere, without a traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 def _choose_environment(stack: str | None, local: bool, command: str) -> None:

@@ -4,11 +4,16 @@ queue with them, in this process or through the deployed processor."""
 from dataclasses import dataclass
 from typing import Any
 
+from mail2ticket.errors import Mail2TicketError
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
 
 # SQS hands out at most ten messages per receive, and takes ten per batch request.
 _BATCH = 10
+
+
+class QueueNotSet(Mail2TicketError):
+    """PROCESS_QUEUE_URL names no queue."""
 
 
 @dataclass(frozen=True)
@@ -32,32 +37,26 @@ class Received:
 
 def waiting() -> int:
     """About how many messages wait on the queue (SQS's approximate count)."""
+    url = _url()
     attributes = client("sqs").get_queue_attributes(
-        QueueUrl=get_settings().process_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     return int(attributes.get("ApproximateNumberOfMessages", 0))
 
 
 def queue_arn() -> str:
-    attributes = client("sqs").get_queue_attributes(
-        QueueUrl=get_settings().process_queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]
+    url = _url()
+    attributes = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     return str(attributes["QueueArn"])
 
 
 def receive() -> list[Received]:
     """Up to ten visible messages, hidden for the queue's visibility timeout while they are handled."""
-    messages = (
-        client("sqs")
-        .receive_message(
-            QueueUrl=get_settings().process_queue_url,
-            MaxNumberOfMessages=_BATCH,
-            WaitTimeSeconds=0,
-            AttributeNames=["All"],
-        )
-        .get("Messages", [])
+    url = _url()
+    answer = client("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=_BATCH, WaitTimeSeconds=0, AttributeNames=["All"]
     )
-    return [Received(m) for m in messages]
+    return [Received(m) for m in answer.get("Messages", [])]
 
 
 def delete(messages: list[Received]) -> None:
@@ -71,10 +70,17 @@ def release(messages: list[Received]) -> None:
 
 
 def _batches(operation: str, messages: list[Received], extra: dict[str, Any]) -> None:
-    url = get_settings().process_queue_url
+    url = _url()
     for start in range(0, len(messages), _BATCH):
         entries = [
             {"Id": str(n), "ReceiptHandle": m.message["ReceiptHandle"], **extra}
             for n, m in enumerate(messages[start : start + _BATCH])
         ]
         getattr(client("sqs"), operation)(QueueUrl=url, Entries=entries)
+
+
+def _url() -> str:
+    url = get_settings().process_queue_url
+    if not url:
+        raise QueueNotSet("PROCESS_QUEUE_URL is not set: use --stack NAME, or --local for the local stack")
+    return url
