@@ -12,11 +12,12 @@ SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lock demo test lint format validate build unit integration clean schemas bench-mail bench-poll \
-	bench-cost
+.PHONY: help venv lock demo up down test lint format validate build unit integration clean schemas bench-mail \
+	bench-poll bench-cost bench-cli
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
+	@echo "make up        start the local stack in the background (mail2ticket --local uses it); make down stops it"
 	@echo "make test      install what is missing, lint, validate the template, run every test"
 	@echo "make lint      ruff, ruff format --check, mypy, cfn-lint"
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
@@ -26,6 +27,7 @@ help:
 	@echo "make bench-mail  reply extraction, malformed mail and parsing time on ../shared/corpus"
 	@echo "make bench-poll  poll time of an inbox with 10,000 processed mails against an empty one"
 	@echo "make bench-cost  1,000 mails through the local stack: AWS requests, memory, import time, cost"
+	@echo "make bench-cli   start time of the mail2ticket command (--help, and a table command)"
 
 # Every environment installs from its lock only: exact versions, hashes checked, nothing resolved at install time.
 # A changed lock rebuilds its environment from scratch, so a package the lock dropped does not linger.
@@ -60,6 +62,13 @@ lock: venv
 
 demo: venv
 	$(PY) -m infra.local.demo
+
+# The local stack left running in the background; its details are in .local/stack.json.
+up: venv
+	$(PY) -m infra.local.background up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m infra.local.background down; else echo "No local stack is running."; fi
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -96,6 +105,9 @@ schemas: venv
 
 bench-poll: venv
 	$(PY) -m bench.poll
+
+bench-cli: venv
+	$(PY) -m bench.cli
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

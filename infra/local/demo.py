@@ -13,7 +13,7 @@ from imap_tools import MailBoxStartTls
 
 from infra.local import runner
 from infra.local.dovecot import SetupError
-from infra.local.stack import LocalStack
+from infra.local.stack import LocalStack, add_mailbox
 
 DEMO_MAILS = Path(__file__).parent / "demo_mails"
 M365_MAILS = Path(__file__).parent / "demo_mails_m365"
@@ -86,30 +86,19 @@ def main() -> int:
         )
         assert stack.graph is not None
         print(f"graph         {stack.graph.url} (Microsoft Graph mail API and Entra ID token endpoint)")
-        password = os.urandom(12).hex()
-        stack.dovecot.add_user(ADDRESS, password)
-        secret_arn = boto3.client("secretsmanager").create_secret(
-            Name=f"mail2ticket/{ADDRESS}", SecretString=password
-        )["ARN"]
+        mailbox = add_mailbox(
+            stack,
+            "support",
+            ADDRESS,
+            description="Demo helpdesk mailbox",
+            unknown_caller_behavior="create_person",
+        )
 
         from mail2ticket.cli.table import render
         from mail2ticket.cli.views import REPLICA_COLUMNS, TICKET_COLUMNS, replica_rows, ticket_rows
-        from mail2ticket.config import InboxConfig
         from mail2ticket.store.config import save_inbox
 
-        save_inbox(
-            InboxConfig(
-                inbox_id="support",
-                description="Demo helpdesk mailbox",
-                server="127.0.0.1",
-                port=stack.dovecot.imaps_port,
-                security="ssl",
-                login=ADDRESS,
-                secret_arn=secret_arn,
-                unknown_caller_behavior="create_person",
-            )
-        )
-        names = deliver(stack, password)
+        names = deliver(stack, mailbox.password)
         print(f"delivered     {len(names)} mails to {ADDRESS}: {', '.join(names)}")
 
         poll, batches, failures = run_once(minutes=1)

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 DOVECOT_BIN = Path("/usr/sbin/dovecot")
 OPENSSL_BIN = "/usr/bin/openssl"
@@ -293,6 +294,27 @@ class Dovecot:
     def pid(self) -> int | None:
         """The master process id while running (it also leads the process group of all Dovecot children)."""
         return self._process.pid if self._process is not None else None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "imap_port": self.imap_port,
+            "imaps_port": self.imaps_port,
+            "pop3_port": self.pop3_port,
+            "pop3s_port": self.pop3s_port,
+            "cert_file": str(self.cert_path),
+            "workdir": str(self.workdir),
+            "pid": self.pid,
+            "command": "dovecot",
+            "process_group": True,
+        }
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def client_environment(self) -> dict[str, str]:
+        # Mail clients verify the local server's self-signed certificate, as they would a real one.
+        return {"SSL_CERT_FILE": str(self.cert_path)}
 
     def start(self) -> Dovecot:
         """Write certificate, config and user list, start Dovecot and wait until every port answers."""

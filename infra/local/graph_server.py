@@ -233,6 +233,16 @@ class GraphServer:
         self._server.server_close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def details(self) -> dict[str, Any]:
+        return {"host": "127.0.0.1", "port": self.port, "url": self.url, "cert_file": str(self.cert_path)}
+
+    def client_environment(self) -> dict[str, str]:
+        # HTTPS clients (requests, under msal and the Graph connector) verify its certificate as a real one's.
+        return {"REQUESTS_CA_BUNDLE": str(self.cert_path)}
+
     def __enter__(self) -> GraphServer:
         return self.start()
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import Any
 
 ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -47,6 +48,19 @@ class MotoServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"moto server did not answer on {self.url} within 30 s")
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "pid": self._process.pid if self._process else None,
+            "command": "moto.server",
+        }
+
+    def client_environment(self) -> dict[str, str]:
+        return {**ENVIRONMENT, "AWS_ENDPOINT_URL": self.url}
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")

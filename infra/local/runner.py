@@ -5,16 +5,16 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 
+from mail2ticket.lambda_events import ACCOUNT, REGION, scheduled_event, sqs_event
+
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 
 
 @dataclass
@@ -60,47 +60,12 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
     return _HANDLERS[function].lambda_handler(event, context)
 
 
-def scheduled_event(rule: str, now: datetime | None = None) -> dict[str, Any]:
-    """An EventBridge 'Scheduled Event', the shape a schedule rule delivers."""
-    time = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": time,
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"],
-        "detail": {},
-    }
-
-
 def run_poller(now: datetime | None = None) -> dict[str, Any]:
     return dict(invoke("poller", scheduled_event("mail2ticket-poller-schedule", now)))
 
 
 def run_cleaner(now: datetime | None = None) -> dict[str, Any]:
     return dict(invoke("cleaner", scheduled_event("mail2ticket-cleaner-schedule", now)))
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The event an SQS event source mapping builds from received messages."""
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": REGION,
-        }
-        for m in messages
-    ]
-    return {"Records": records}
 
 
 def drain_queue(queue_url: str | None = None, max_batches: int = 100) -> list[dict[str, Any]]:

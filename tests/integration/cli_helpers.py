@@ -85,3 +85,14 @@ def queued() -> list[dict[str, Any]]:
         QueueUrl=os.environ["PROCESS_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
     ).get("Messages", [])
     return [json.loads(m["Body"]) for m in messages]
+
+
+def fake_stack(name: str, outputs: dict[str, str]) -> None:
+    """A CloudFormation stack (in moto) whose outputs are `outputs`, as `--stack NAME` reads them."""
+    import boto3
+
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))

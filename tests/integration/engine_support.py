@@ -14,6 +14,7 @@ import boto3
 
 from mail2ticket.config.models import GlobalConfig, InboxConfig
 from mail2ticket.process import process_message
+from mail2ticket.settings import get_settings
 from mail2ticket.store import tickets as repo
 from mail2ticket.store.config import save_global_config, save_inbox
 from mail2ticket.store.models import Replica, ReplicaStatus, TicketItem
@@ -127,3 +128,28 @@ def ses_outbox() -> list[dict[str, Any]]:
     with urllib.request.urlopen(url, timeout=10) as response:
         data = json.load(response)
     return list(data.get("ses", {}).get("RawMessage", []))
+
+
+def event_queue() -> str:
+    """An SQS queue receiving every event of the product's bus (read it with `published`)."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    url = sqs.create_queue(QueueName="engine-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = get_settings().event_bus_name
+    events.put_rule(
+        Name="all-mail2ticket", EventBusName=bus, EventPattern=json.dumps({"source": ["mail2ticket"]})
+    )
+    events.put_targets(Rule="all-mail2ticket", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
+def published(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    found: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        found += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return found

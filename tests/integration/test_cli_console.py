@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from infra.local.moto_server import free_port
 from infra.local.stack import LocalStack
-from tests.integration.cli_helpers import cli, write_inbox
+from tests.integration.cli_helpers import cli, fake_stack, write_inbox
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +21,9 @@ COMMANDS = [
     ["mailbox", "ls"], ["mailbox", "reset"], ["mailbox", "ignore"], ["mailbox", "delete"],
     ["retry"], ["tickets", "ls"], ["tickets", "show"], ["config", "get"], ["config", "set"],
     ["config", "unset"], ["parse"], ["inbox"], ["mailbox"], ["tickets"], ["config"],
+    ["poll"], ["process"], ["clean"], ["tickets", "set-status"], ["tickets", "assign"], ["tickets", "note"],
+    ["people"], ["people", "ls"], ["people", "show"], ["people", "put"], ["people", "delete"], ["orgs"],
+    ["orgs", "ls"], ["orgs", "show"], ["orgs", "put"], ["local"], ["local", "deliver"], ["local", "status"],
 ]  # fmt: skip
 
 
@@ -40,7 +42,7 @@ def test_the_console_script_is_installed_and_helps() -> None:
     result = _run("--help")
 
     assert result.returncode == 0 and result.stdout.startswith("usage: mail2ticket")
-    for command in ("inbox", "mailbox", "retry", "tickets", "config", "parse"):
+    for command in ("inbox", "mailbox", "retry", "poll", "process", "clean", "tickets", "people", "orgs"):
         assert f"    {command} " in result.stdout
 
 
@@ -84,11 +86,7 @@ def test_stack_option_uses_the_stack_resources(aws: LocalStack, tmp_path: Path, 
         "ReplicasTableName": os.environ["REPLICAS_TABLE"],
         "TicketsTableName": os.environ["TICKETS_TABLE"],
     }
-    template = {
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    boto3.client("cloudformation").create_stack(StackName="prod", TemplateBody=json.dumps(template))
+    fake_stack("prod", outputs)
 
     # When the script runs with --stack and an environment naming other tables
     result = _run("--stack", "prod", "inbox", "list", "--json", env={"INBOXES_TABLE": "elsewhere"})

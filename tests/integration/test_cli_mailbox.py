@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from infra.local.stack import LocalStack
-from tests.integration.cli_helpers import cli, queued, stored_message, write_inbox
+from tests.integration.cli_helpers import cli, fake_stack, queued, stored_message, write_inbox
 
 pytestmark = pytest.mark.integration
 
@@ -134,13 +134,7 @@ def _deployed_processor(answer: dict) -> str:
         Handler="handler.lambda_handler",
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
     )
-    template = {
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {"ProcessorFunctionName": {"Value": "mail2ticket-ProcessorFunction-1"}},
-    }
-    boto3.client("cloudformation").create_stack(
-        StackName="mail2ticket-prod", TemplateBody=json.dumps(template)
-    )
+    fake_stack("mail2ticket-prod", {"ProcessorFunctionName": "mail2ticket-ProcessorFunction-1"})
     return "mail2ticket-ProcessorFunction-1"
 
 

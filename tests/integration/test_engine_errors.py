@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from infra.local import runner
@@ -16,10 +15,12 @@ from tests.integration.engine_support import (
     SUPPORT,
     all_replicas,
     deliver,
+    event_queue,
     global_config,
     inbox,
     make_mail,
     person,
+    published,
     receive,
     replica,
     ses_outbox,
@@ -160,33 +161,8 @@ def test_with_smtp_configured_the_forward_goes_through_the_relay(smtp_relay: Any
     assert _sent("Relay test 3310") == []
 
 
-def _event_queue() -> str:
-    """An SQS queue receiving every event of the product's bus."""
-    events, sqs = boto3.client("events"), boto3.client("sqs")
-    url = sqs.create_queue(QueueName="engine-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = get_settings().event_bus_name
-    events.put_rule(
-        Name="all-mail2ticket", EventBusName=bus, EventPattern=json.dumps({"source": ["mail2ticket"]})
-    )
-    events.put_targets(Rule="all-mail2ticket", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
-    return url
-
-
-def _events(url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    found: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        found += [json.loads(m["Body"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-        )
-    return found
-
-
 def test_every_outcome_is_published_on_the_bus_without_the_mail_body() -> None:
-    url = _event_queue()
+    url = event_queue()
     inbox(unknown_caller_behavior="reject")
     first = make_mail("Printer", "SECRET-BODY-TEXT")
     keys = [deliver("helpdesk", *first)]
@@ -202,7 +178,7 @@ def test_every_outcome_is_published_on_the_bus_without_the_mail_body() -> None:
 
         process_message("helpdesk", key)
 
-    found = _events(url)
+    found = published(url)
     assert "SECRET-BODY-TEXT" not in json.dumps(found)
     by_type = {e["detail-type"]: e["detail"] for e in found}
     assert set(by_type) == {"TicketCreatedFromMail", "TicketUpdatedByMail", "MailRejected", "MailInError"}

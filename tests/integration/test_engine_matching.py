@@ -103,6 +103,71 @@ def test_without_aggregate_replies_a_reply_to_a_replica_opens_a_ticket() -> None
     assert (outcome.action, outcome.ticket_ref) == ("created", "R-000002")
 
 
+def test_without_aggregate_replies_a_reply_all_to_the_opening_mail_opens_another_ticket() -> None:
+    # Given a ticket opened by a mail, and aggregate_replies off
+    inbox()
+    global_config(aggregate_replies=False)
+    first = make_mail("Printer")
+    receive("helpdesk", first)
+
+    # When someone answers all on that mail (In-Reply-To and References name it)
+    outcome = receive(
+        "helpdesk",
+        make_mail("Re: Printer", "me too", in_reply_to=first[1], references=f"<{first[1]}>"),
+    )
+
+    # Then the answer opens a ticket of its own, as iTop does with aggregate_replies false
+    assert (outcome.action, outcome.ticket_ref) == ("created", "R-000002")
+
+
+def test_without_aggregate_replies_a_reply_to_a_reply_opens_another_ticket() -> None:
+    inbox()
+    global_config(aggregate_replies=False)
+    first = make_mail("Printer")
+    receive("helpdesk", first)
+    update = make_mail("Re: Printer", "more", in_reply_to="notification-7@mail2ticket.example.com")
+    repo.record_sent("notification-7@mail2ticket.example.com", "R-000001")
+    assert receive("helpdesk", update).ticket_ref == "R-000001"
+
+    outcome = receive("helpdesk", make_mail("Re: Re: Printer", "and more", in_reply_to=update[1]))
+
+    assert (outcome.action, outcome.ticket_ref) == ("created", "R-000002")
+
+
+def test_without_aggregate_replies_mails_the_system_sent_and_the_title_still_match() -> None:
+    # Given aggregate_replies off, a ticket, and a notification the system sent about it
+    inbox(title_pattern=r"R-[0-9]{6}")
+    global_config(aggregate_replies=False)
+    first = make_mail("Printer")
+    receive("helpdesk", first)
+    repo.record_sent("notification-1@mail2ticket.example.com", "R-000001")
+
+    # When the caller answers the notification, and another mail names the ticket in its subject
+    by_notification = receive(
+        "helpdesk",
+        make_mail("Re: Printer", "ok", in_reply_to="notification-1@mail2ticket.example.com"),
+    )
+    by_subject = receive("helpdesk", make_mail("[R-000001] Printer", "x", references=f"<{first[1]}>"))
+
+    # Then both update the ticket
+    assert (by_notification.action, by_notification.ticket_ref) == ("updated", "R-000001")
+    assert (by_subject.action, by_subject.ticket_ref) == ("updated", "R-000001")
+
+
+def test_with_aggregate_replies_a_reply_all_to_the_opening_mail_updates_its_ticket() -> None:
+    inbox()
+    global_config(aggregate_replies=True)
+    first = make_mail("Printer")
+    receive("helpdesk", first)
+
+    outcome = receive(
+        "helpdesk",
+        make_mail("Re: Printer", "me too", in_reply_to=first[1], references=f"<{first[1]}>"),
+    )
+
+    assert (outcome.action, outcome.ticket_ref) == ("updated", "R-000001")
+
+
 def test_title_pattern_finds_the_ticket_in_the_subject() -> None:
     inbox(title_pattern=r"R-[0-9]{6}")
     receive("helpdesk", make_mail("Printer"))

@@ -4,13 +4,22 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 logger = Logger()
-# Every AWS call goes through botocore (boto3 and pynamodb alike). Patching all that the X-Ray SDK knows would
-# import requests, sqlite3 and more at each cold start (~50 ms) for calls these functions never make.
-tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 # Alarms watch these over every inbox at once, so they are also counted without the inbox dimension.
 ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed"})
+
+
+def __getattr__(name: str) -> Tracer:
+    """`tracer`, made when a handler first imports it: the X-Ray SDK takes 0.15 s to import, which the CLI,
+    the other user of this package, never needs."""
+    if name != "tracer":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # Every AWS call goes through botocore (boto3 and pynamodb alike). Patching all that the X-Ray SDK knows
+    # would import requests, sqlite3 and more at each cold start (~50 ms) for calls the functions never make.
+    tracer = Tracer(patch_modules=("botocore",))
+    globals()["tracer"] = tracer
+    return tracer
 
 
 def inbox_metric(name: str, inbox_id: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:

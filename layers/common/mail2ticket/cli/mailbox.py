@@ -48,7 +48,8 @@ def _ls(args: argparse.Namespace) -> str:
         inbox_item(args.inbox_id)  # an unknown inbox is an error, an empty mailbox is not
     if args.status:
         rows = [row for row in rows if row["status"] == args.status]
-    columns = REPLICA_COLUMNS + (("pending_action",) if any(r["pending_action"] for r in rows) else ())
+    extra = tuple(column for column in ("pending_action", "server") if any(r[column] for r in rows))
+    columns = REPLICA_COLUMNS + extra
     return table(rows, columns, args.json)
 
 

@@ -30,11 +30,11 @@ def add_parser(commands: Any) -> None:
 def _retry(args: argparse.Namespace) -> Result:
     stack = args.retry_stack or args.stack
     if args.function or stack:
-        from mail2ticket.store.deployed import invoke_processor, processor_function
+        from mail2ticket.store.deployed import invoke_function, stack_function
 
-        function = args.function or processor_function(stack)
+        function = args.function or stack_function(stack, "ProcessorFunctionName")
         request = {"retry": {"inbox_id": args.inbox_id, "message_key": args.message_key}}
-        outcome: dict[str, Any] = invoke_processor(function, request)
+        outcome: dict[str, Any] = invoke_function(function, request)
     else:
         from mail2ticket.process import retry_message
 

@@ -1,32 +1,36 @@
-"""Rows the CLI shows: tickets and a mailbox's replicas."""
+"""Rows the CLI shows: tickets and a mailbox's replicas (each imports only the store it reads: a ticket
+listing never loads the replicas' models and queue)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mail2ticket.store.replicas import replicas
-from mail2ticket.store.tickets import attachments, list_tickets, log_entries
+if TYPE_CHECKING:
+    from mail2ticket.store.models import Replica
 
-TICKET_COLUMNS = ("ref", "title", "caller", "status", "log_entries", "attachments", "inbox")
+TICKET_COLUMNS = ("ref", "title", "caller", "status", "log_entries", "attachments", "inbox", "agent")
 REPLICA_COLUMNS = ("message_key", "status", "date", "from", "subject", "ticket", "reason")
 
 
 def ticket_rows() -> list[dict[str, Any]]:
-    rows = []
-    for ticket in sorted(list_tickets(), key=lambda t: (t.created_at, t.ref)):
-        rows.append(
-            {
-                "ref": ticket.ref,
-                "title": ticket.title,
-                "caller": ticket.caller_email,
-                "status": ticket.status,
-                "log_entries": sum(1 for _ in log_entries(ticket.ref)),
-                "attachments": ", ".join(a.filename for a in attachments(ticket.ref)),
-                "inbox": ticket.inbox_id,
-            }
-        )
-    return rows
+    from mail2ticket.store.listing import ticket_lines
+
+    return [
+        {
+            "ref": line.ref,
+            "title": line.title,
+            "caller": line.caller,
+            "status": line.status,
+            "log_entries": line.log_entries,
+            "attachments": ", ".join(line.attachments),
+            "inbox": line.inbox_id,
+            "agent": line.agent,
+        }
+        for line in ticket_lines()
+    ]
 
 
 def replica_rows(inbox_id: str) -> list[dict[str, Any]]:
+    from mail2ticket.store.replicas import replicas
+
     return [
         {
             "message_key": r.message_key,
@@ -38,7 +42,21 @@ def replica_rows(inbox_id: str) -> list[dict[str, Any]]:
             "reason": r.error_message or r.undesired_reason,
             "error_code": r.error_code,
             "pending_action": r.pending_action,
+            "server": _on_server(r),
             "attempts": r.attempts,
+            "message_id": r.message_id,
+            "s3_key": r.s3_key,
+            "size": r.size,
+            "action_result": r.action_result,
+            "action_error": r.action_error,
+            "disappeared_at": r.disappeared_at,
         }
         for r in sorted(replicas(inbox_id), key=lambda r: (r.uid or 0, r.message_key))
     ]
+
+
+def _on_server(replica: "Replica") -> str | None:
+    """What became of the message on the mail server, when something did."""
+    if replica.action_result:
+        return replica.action_result
+    return "gone" if replica.disappeared_at else None

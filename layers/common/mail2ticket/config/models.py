@@ -132,7 +132,8 @@ _DEFAULT_PORTS = {
 class InboxConfig(BaseModel):
     """One mailbox the poller reads and the rules the processor applies to its mail."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    # Validators are built at the first validation, not at import: most CLI commands never validate one.
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, defer_build=True)
 
     inbox_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")
     active: bool = True
@@ -280,7 +281,7 @@ class InboxConfig(BaseModel):
 class GlobalConfig(BaseModel):
     """Parameters shared by every inbox, with the documented defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     body_parts_order: str = "text/html,text/plain"
     exclude_attachment_types: Lines = [

@@ -1,4 +1,4 @@
-"""The deployed stack: its outputs (resource names) and a direct invocation of its processor."""
+"""The deployed stack: its outputs (resource and function names) and direct invocations of its functions."""
 
 import json
 from typing import Any
@@ -32,14 +32,15 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
-def processor_function(stack_name: str) -> str:
-    name = stack_outputs(stack_name).get("ProcessorFunctionName")
+def stack_function(stack_name: str, output: str) -> str:
+    """A function's name from the stack's outputs: PollerFunctionName, ProcessorFunctionName, ..."""
+    name = stack_outputs(stack_name).get(output)
     if not name:
-        raise DeployedError(f"stack {stack_name!r} has no ProcessorFunctionName output")
+        raise DeployedError(f"stack {stack_name!r} has no {output} output")
     return name
 
 
-def invoke_processor(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+def invoke_function(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Invoke synchronously and return the function's answer; a failed function is a DeployedError."""
     try:
         response = client("lambda").invoke(

@@ -320,6 +320,8 @@ class TicketItem(Model):
     # Set with `closed_at`; removed once the cleaner has asked for the ticket's kept mails to be deleted.
     mail_cleanup_at = NumberAttribute(null=True)
     mail_cleanup = TicketsToClean()
+    # The agent (a person's address) the ticket is assigned to.
+    agent = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(ref: str) -> str:
@@ -327,7 +329,8 @@ class TicketItem(Model):
 
 
 class LogEntry(Model):
-    """A ticket log entry written from a mail; sk is deterministic per message, so a write is idempotent."""
+    """A ticket log entry written from a mail (sk deterministic per message, so a write is idempotent), or a
+    note an agent wrote (no inbox, no message)."""
 
     class Meta:
         table_name = _settings.tickets_table
@@ -340,8 +343,8 @@ class LogEntry(Model):
     full_text = UnicodeAttribute(null=True)
     html = UnicodeAttribute(null=True)
     message_id = UnicodeAttribute(null=True)
-    inbox_id = UnicodeAttribute()
-    message_key = UnicodeAttribute()
+    inbox_id = UnicodeAttribute(null=True)
+    message_key = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
 
 
@@ -421,6 +424,8 @@ class MessageLink(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default="msgid")
     ticket_ref = UnicodeAttribute()
+    # True for a mail the system sent about the ticket; a received mail's link has none.
+    sent = BooleanAttribute(null=True)
 
     @staticmethod
     def key(message_id: str) -> str:

@@ -63,9 +63,16 @@ def replicas_with_message_ids(message_ids: Iterable[str]) -> Iterator[Replica]:
         yield from whole(Replica.by_message_id.query(message_id))
 
 
+def tickets_for_sent_message_ids(message_ids: Iterable[str]) -> dict[str, str]:
+    """Message-ID -> ticket ref for the ids of mails the system sent about a ticket."""
+    keys = [(MessageLink.key(mid), "msgid") for mid in dict.fromkeys(message_ids)]
+    links = MessageLink.batch_get(keys) if keys else []
+    return {link.pk.removeprefix("msgid#"): link.ticket_ref for link in links if link.sent}
+
+
 def record_sent(message_id: str, ticket_ref: str) -> None:
     """Remember a Message-ID the system sent for a ticket, so that a reply to it finds the ticket."""
-    MessageLink(pk=MessageLink.key(message_id), ticket_ref=ticket_ref).save()
+    MessageLink(pk=MessageLink.key(message_id), ticket_ref=ticket_ref, sent=True).save()
 
 
 def get_person(email: str) -> PersonItem | None:
@@ -265,11 +272,20 @@ def _update_ticket(tx: TransactWrite, change: Commit) -> None:
     # The stimulus was chosen for the status read earlier: it only applies if nobody moved the ticket since.
     condition = TicketItem.pk.exists() & (TicketItem.status == ticket.status)
     if change.new_status is not None:
-        actions.append(TicketItem.status.set(change.new_status))
-    if change.new_status == CLOSED:
-        # Enters the cleaner's sparse index: the ticket's kept mails are then removed from the server.
-        actions += [TicketItem.closed_at.set(change.now), TicketItem.mail_cleanup_at.set(change.now)]
+        actions += status_actions(ticket.status, change.new_status, change.now)
     tx.update(ticket, actions=actions, condition=condition)
+
+
+def status_actions(current: str, new: str, now: int) -> list[Action]:
+    """The writes of a status change, whoever makes it: a mail's stimulus or an agent."""
+    actions: list[Action] = [TicketItem.status.set(new)]
+    if new == CLOSED:
+        # Enters the cleaner's sparse index: the ticket's kept mails are then removed from the server.
+        actions += [TicketItem.closed_at.set(now), TicketItem.mail_cleanup_at.set(now)]
+    elif current == CLOSED:
+        # Reopened: its mails are kept again (those the cleaner already asked to delete stay deleted).
+        actions += [TicketItem.closed_at.remove(), TicketItem.mail_cleanup_at.remove()]
+    return actions
 
 
 def _purge_later(change: Commit) -> bool:

@@ -101,13 +101,21 @@ def undesired(
 def find_ticket(inbox: InboxConfig, settings: GlobalConfig, mail: ParsedMail) -> TicketItem | None:
     """In-Reply-To and every References id (known Message-IDs, then replicas'), then the title pattern.
 
-    Closed tickets and tickets of another class than the inbox's never match.
+    Without `aggregate_replies`, only the Message-IDs of mails the system sent count: a reply (to all) to a
+    mail that opened or updated a ticket opens a ticket of its own. Closed tickets and tickets of another
+    class than the inbox's never match.
     """
     ids = [mid for mid in dict.fromkeys([*mail.in_reply_to, *reversed(mail.references)]) if mid]
-    known = repo.tickets_for_message_ids(ids) if ids else {}
+    if not ids:
+        known: dict[str, str] = {}
+    elif settings.aggregate_replies:
+        known = repo.tickets_for_message_ids(ids)
+    else:
+        known = repo.tickets_for_sent_message_ids(ids)
     candidates = [known[mid] for mid in ids if mid in known]
-    unknown = [mid for mid in ids if mid not in known and mid != mail.message_id]
-    candidates.extend(_replica_matches(inbox, settings, unknown))
+    if settings.aggregate_replies:
+        unknown = [mid for mid in ids if mid not in known and mid != mail.message_id]
+        candidates.extend(_replica_matches(inbox, unknown))
     prefix = repo.REFERENCE_PREFIX[inbox.target_class.value]
     by_subject = reference_from_subject(mail.subject, inbox.title_pattern, prefix)
     if by_subject:
@@ -119,14 +127,14 @@ def find_ticket(inbox: InboxConfig, settings: GlobalConfig, mail: ParsedMail) ->
     return None
 
 
-def _replica_matches(inbox: InboxConfig, settings: GlobalConfig, ids: list[str]) -> list[str]:
+def _replica_matches(inbox: InboxConfig, ids: list[str]) -> list[str]:
     """Tickets of replicas with these Message-IDs; a replica of this class still in flight is waited for."""
     refs = []
     classes: dict[str, str | None] = {}
     for replica in repo.replicas_with_message_ids(ids):
         if replica.status in _IN_FLIGHT and _inbox_class(replica.inbox_id, classes) == inbox.target_class:
             raise TransientError(f"the mail this one answers ({replica.message_key}) is not processed yet")
-        if settings.aggregate_replies and replica.ticket_ref:
+        if replica.ticket_ref:
             refs.append(replica.ticket_ref)
     return refs
 

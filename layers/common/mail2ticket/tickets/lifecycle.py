@@ -39,3 +39,8 @@ def apply_stimuli(ticket_class: str, status: str, lines: Sequence[str]) -> str |
             if target is not None:
                 return target
     return None
+
+
+def statuses(ticket_class: str) -> tuple[str, ...]:
+    """The statuses a ticket of this class can have, in life-cycle order."""
+    return tuple(TRANSITIONS[ticket_class])
