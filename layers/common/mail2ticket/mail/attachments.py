@@ -8,6 +8,7 @@ import unicodedata
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from mail2ticket.mail.parse import Attachment
@@ -62,6 +63,7 @@ def safe_filename(name: str, content_type: str = "application/octet-stream") -> 
     return name
 
 
+@lru_cache(maxsize=64)
 def parse_size(value: str) -> tuple[int, int] | None:
     """`"100x20"` as (width, height); None when empty or unreadable."""
     match = _SIZE.match(value or "")
@@ -85,7 +87,8 @@ def select_attachments(
     copies: list[Attachment] = []
     first_of: dict[str, int] = {}
     for original in attachments:
-        attachment = replace(original, filename=safe_filename(original.filename, original.content_type))
+        name = safe_filename(original.filename, original.content_type)
+        attachment = original if name == original.filename else replace(original, filename=name)
         guessed = (mimetypes.guess_type(attachment.filename)[0] or "").lower()
         if attachment.content_type.lower() in excluded or guessed in excluded:
             rejected.append(Rejected(attachment, f"excluded type {guessed or attachment.content_type}"))

@@ -75,11 +75,14 @@ _MAGIC = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF8", "a GIF image"),
 )
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 # A head the parser reads as it is: a header (or an mbox `From ` line) first, then headers and continuations.
 _SOUND_FIRST_LINE = re.compile(rb"[!-9;-~]+:|From (?![ \t]*:)")
 _UNSOUND_LINE = re.compile(rb"\n(?![!-9;-~]+:|[ \t])")
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
+_SIMPLE_MAILBOX = re.compile(
+    r'\s*(?:(?:"((?:[^"\\]|\\.)*)"|([^"<>()\[\],;:@\\]*?))\s*<\s*([^\s<>()\[\]",;:@]+@[^\s<>()\[\]",;:@]+)\s*>'
+    r'|([^\s<>()\[\]",;:@]+@[^\s<>()\[\]",;:@]+))\s*'
+)
 _BRACKETED = re.compile(r"<\s*([^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+)\s*>")
 _ENVELOPE_FROM = re.compile(r"envelope-from\s*[=:]?\s*<?([^\s<>;()\"]+@[^\s<>;()\"]+)", re.IGNORECASE)
 _ENVELOPE_HEADERS = ("x-envelope-from", "envelope-from", "x-original-sender", "x-sender", "x-original-from")
@@ -192,8 +195,7 @@ def _mended_head(raw: bytes) -> bytes:
     kind = _binary_kind(raw[:_SNIFF_BYTES])
     if kind:
         raise PermanentError(ErrorCode.DECODE_FAILED, f"not a mail: the input is {kind}")
-    blank = _BLANK_LINE.search(raw, 0, _HEAD_BYTES)
-    end = blank.start() if blank else min(len(raw), _HEAD_BYTES)
+    end = _head_end(raw)
     if _SOUND_FIRST_LINE.match(raw) and not _UNSOUND_LINE.search(raw, 0, end):
         return raw
     lines = raw[:end].split(b"\n")
@@ -212,6 +214,16 @@ def _mended_head(raw: bytes) -> bytes:
         else:
             return b"\n".join([*mended, *lines[i:]]) + raw[end:]
     return b"\n".join(mended) + raw[end:]
+
+
+def _head_end(raw: bytes) -> int:
+    """Where the head ends: its first blank line (LF or CRLF), looked for in the first bytes only."""
+    ends = [
+        found
+        for found in (raw.find(b"\n\n", 0, _HEAD_BYTES), raw.find(b"\n\r\n", 0, _HEAD_BYTES))
+        if found >= 0
+    ]
+    return min(ends) if ends else min(len(raw), _HEAD_BYTES)
 
 
 def _unspaced(line: bytes) -> bytes:
@@ -400,6 +412,12 @@ def _mailbox(value: object, hint: _Hint) -> tuple[str, str]:
     """The first address of an address header, and its display name decoded. The header is split into
     addresses before its words are decoded: a name may decode to "Last, First"."""
     raw = _raw_text(value, hint)
+    simple = _SIMPLE_MAILBOX.fullmatch(raw)
+    if simple:  # "Name <address>" or a bare address: most senders, read without the full parser
+        quoted, name = simple.group(1), simple.group(2) or ""
+        if quoted is not None:
+            name = _QUOTED_PAIR.sub(r"\1", quoted)
+        return _display_name(name.strip(), hint), (simple.group(3) or simple.group(4)).lower()
     for name, addr in getaddresses([raw]):
         if "@" in addr and _ADDRESS.fullmatch(addr.strip()):
             return _display_name(name, hint), addr.strip().lower()
@@ -409,8 +427,10 @@ def _mailbox(value: object, hint: _Hint) -> tuple[str, str]:
 
 
 def _display_name(name: str, hint: _Hint) -> str:
-    decoded = decode_header_value(name, hint) if name else ""
-    return decoded.strip().strip('"').strip()
+    decoded = decode_header_value(name, hint).strip() if name else ""
+    if len(decoded) > 1 and decoded[0] == decoded[-1] == '"':
+        decoded = decoded[1:-1].strip()
+    return decoded
 
 
 def _envelope_sender(message: Message, headers: Headers) -> str:
@@ -476,7 +496,7 @@ def _smime_content(data: bytes) -> bytes | None:
     return content if isinstance(content, bytes) else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Part:
     """A leaf part with the facts read from its headers once (Content-Type parameters are parsed once)."""
 
@@ -756,10 +776,36 @@ def _forwarded_bytes(part: Message) -> bytes:
     inner = part.get_payload()
     if isinstance(inner, list) and inner and isinstance(inner[0], Message):
         try:
-            return inner[0].as_bytes()
+            return "".join(_source(inner[0])).encode("utf-8", "surrogateescape")
         except Exception:
-            return bytes(inner[0])
+            return inner[0].as_bytes()
     return _payload_bytes(part)
+
+
+def _source(message: Message) -> Iterator[str]:
+    """A parsed mail written back as it came: its header lines with their own folding, its body as sent
+    (the stdlib's generator folds every header again, which costs more than the whole parse)."""
+    for name, value in message.raw_items():
+        yield f"{name}: {value}\n"
+    yield "\n"
+    payload = message.get_payload()
+    if not isinstance(payload, list):
+        yield payload if isinstance(payload, str) else ""
+        return
+    parts = [sub for sub in payload if isinstance(sub, Message)]
+    if message.get_content_type() == "message/rfc822":
+        yield from (chunk for inner in parts for chunk in _source(inner))
+        return
+    boundary = message.get_boundary() or ""
+    if message.preamble:
+        yield message.preamble + "\n"
+    for sub in parts:
+        yield f"--{boundary}\n"
+        yield from _source(sub)
+        yield "\n"
+    yield f"--{boundary}--\n"
+    if message.epilogue:
+        yield message.epilogue
 
 
 def _tnef(data: bytes) -> tuple[list[Attachment] | None, str]:

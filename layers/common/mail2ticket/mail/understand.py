@@ -23,6 +23,7 @@ _IMG_CID = re.compile(r"""<img\b[^>]*\bsrc\s*=\s*["']?cid:([^"'\s>]+)[^>]*>""", 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _WORDS = re.compile(rf"[{_CJK}]|[^\W{_CJK}]{{3,}}")
 _FEW_WORDS = 12
+_TAG_OR_SPACE = re.compile(r"<[^>]*>|&nbsp;|\s+")
 # A text part that only points at the HTML one: mass mailers', web mail's and mail libraries' placeholders.
 _STUB_CHARS = 600
 _STUB = re.compile(
@@ -97,7 +98,8 @@ def understand(
     html = _without_images(mail.body_html, dropped_cids) if mail.body_html else None
     plain = mail.plain_text
     found = None
-    if html and html.strip() and (_prefers_html(settings.body_parts_order, mail) or _looks_like_stub(plain)):
+    shows_text = html is not None and _shows_text(html)
+    if html is not None and shows_text and (_prefers_html(settings.body_parts_order, mail) or _looks_like_stub(plain)):
         found = _html_reply(html, settings.html_tags_to_remove, compiled)
     if found is not None and not carries_message(plain, found.full_text):
         body_text, reply = found.full_text, found.reply
@@ -147,6 +149,12 @@ def _prefers_html(order: str, mail: ParsedMail) -> bool:
         if name == "text/plain" and mail.plain_text:
             return False
     return False
+
+
+def _shows_text(html: str) -> bool:
+    """False for HTML without a visible character outside its tags (`<html></html>`, only images): there
+    is nothing in it to read, nor to cut."""
+    return bool(_TAG_OR_SPACE.sub("", html))
 
 
 def _looks_like_stub(plain: str) -> bool:
