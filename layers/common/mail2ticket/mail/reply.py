@@ -16,14 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
-from mail2ticket.mail.locales import collect
-
 _FLAGS = re.IGNORECASE | re.MULTILINE
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# Kana, CJK ideographs and Hangul: words without spaces between them.
+_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))
 # Separator lines: rules of dashes, underscores, equals signs (with a short title between, for dividers).
 _SEPARATOR = re.compile(r"^\s*(?:[-_=*~—–]{3,}[^\n]{0,60}?[-_=*~—–]{2,}|[-_=*~—–]{3,})\s*$")
 _QUOTE_HINT = re.compile(r"@|\d")
-_CJK_CHAR = re.compile(f"[{_CJK}]")
 _TIME_OR_YEAR = re.compile(r"\d{1,2}[:.h]\d{2}|(?:19|20)\d{2}|\d{4}\s*[-/.年]")
 _DATE_START = re.compile(r"^[^\w]*(?:\d|[^\W\d_]{1,12}\.?,?\s+\d)")
 _ADDRESS = re.compile(r"[^\s<>()\[\]@]+@[^\s<>()\[\]@]+\.\w")
@@ -140,9 +138,9 @@ def _alternation(words: Sequence[str]) -> str:
     parts = []
     for word in words:
         body = r"\s+".join(re.escape(piece) for piece in word.split())
-        if re.match(rf"[^\W{_CJK}]", word[0]) and word[0] not in "(":
+        if word[0].isalnum() and not _is_cjk(word[0]):
             body = rf"(?<!\w){body}"
-        if re.match(rf"[^\W{_CJK}]", word[-1]):
+        if word[-1].isalnum() and not _is_cjk(word[-1]):
             body = rf"{body}(?!\w)"
         parts.append(body)
     return "|".join(parts)
@@ -176,11 +174,14 @@ def _ends_with_verb(text: str) -> bool:
 
 
 def _is_cjk(char: str) -> bool:
-    return bool(_CJK_CHAR.match(char))
+    code = ord(char)
+    return any(low <= code <= high for low, high in _CJK_RANGES)
 
 
 @cache
 def _patterns() -> _Patterns:
+    from mail2ticket.mail.locales import collect  # data for the patterns, built on first use
+
     kinds: dict[str, str] = {}
     for kind, fields in (
         (_FROM, ("from_",)),

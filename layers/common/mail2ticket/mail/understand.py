@@ -3,6 +3,7 @@
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from mail2ticket.config.models import GlobalConfig
 from mail2ticket.mail.attachments import (
@@ -21,7 +22,6 @@ from mail2ticket.mail.undesired import undesired_reason
 
 _IMG_CID = re.compile(r"""<img\b[^>]*\bsrc\s*=\s*["']?cid:([^"'\s>]+)[^>]*>""", re.IGNORECASE)
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_WORDS = re.compile(rf"[{_CJK}]|[^\W{_CJK}]{{3,}}")
 _FEW_WORDS = 12
 _TAG_OR_SPACE = re.compile(r"<[^>]*>|&nbsp;|\s+")
 # A text part that only points at the HTML one: mass mailers', web mail's and mail libraries' placeholders.
@@ -98,8 +98,8 @@ def understand(
     html = _without_images(mail.body_html, dropped_cids) if mail.body_html else None
     plain = mail.plain_text
     found = None
-    shows_text = html is not None and _shows_text(html)
-    if html is not None and shows_text and (_prefers_html(settings.body_parts_order, mail) or _looks_like_stub(plain)):
+    wanted = _prefers_html(settings.body_parts_order, mail) or _looks_like_stub(plain)
+    if html is not None and wanted and _shows_text(html):
         found = _html_reply(html, settings.html_tags_to_remove, compiled)
     if found is not None and not carries_message(plain, found.full_text):
         body_text, reply = found.full_text, found.reply
@@ -167,10 +167,18 @@ def carries_message(plain: str, rendered: str) -> bool:
     least half of the words the HTML shows."""
     if _looks_like_stub(plain):
         return False
-    shown = set(_WORDS.findall(rendered.lower()))
+    words = _words()
+    shown = set(words.findall(rendered.lower()))
     if len(shown) < _FEW_WORDS:
         return True
-    return len(shown & set(_WORDS.findall(plain.lower()))) * 2 >= len(shown)
+    return len(shown & set(words.findall(plain.lower()))) * 2 >= len(shown)
+
+
+@cache
+def _words() -> re.Pattern[str]:
+    """Words of three letters and more, and CJK characters one by one (compiled on first use: its
+    character ranges are slow to compile)."""
+    return re.compile(rf"[{_CJK}]|[^\W{_CJK}]{{3,}}")
 
 
 def _without_images(html: str, content_ids: set[str]) -> str:
