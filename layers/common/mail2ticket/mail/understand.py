@@ -98,8 +98,7 @@ def understand(
     html = _without_images(mail.body_html, dropped_cids) if mail.body_html else None
     plain = mail.plain_text
     found = None
-    wanted = _prefers_html(settings.body_parts_order, mail) or _looks_like_stub(plain)
-    if html is not None and wanted and _shows_text(html):
+    if html is not None and _html_wanted(settings.body_parts_order, mail) and _shows_text(html):
         found = _html_reply(html, settings.html_tags_to_remove, compiled)
     if found is not None and not carries_message(plain, found.full_text):
         body_text, reply = found.full_text, found.reply
@@ -149,6 +148,11 @@ def _prefers_html(order: str, mail: ParsedMail) -> bool:
         if name == "text/plain" and mail.plain_text:
             return False
     return False
+
+
+def _html_wanted(order: str, mail: ParsedMail) -> bool:
+    """The HTML is read when `body_parts_order` prefers it, or when the text part is empty or a stub."""
+    return _prefers_html(order, mail) or _looks_like_stub(mail.plain_text)
 
 
 def _shows_text(html: str) -> bool:
