@@ -225,13 +225,26 @@ def _reads_as_latin(data: bytes) -> bool:
 
 def _detected(data: bytes) -> str | None:
     """The text under charset-normalizer's best guess from the first bytes; None when it has none."""
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data[:_DETECT_BYTES]).best()
-    if best is None:
+    codec = guessed_codec(data)
+    if codec is None:
         return None
-    codec = codec_for(best.encoding) or best.encoding
     try:
         return data.decode(codec, "replace")
     except LookupError:
         return None
+
+
+def guessed_codec(data: bytes) -> str | None:
+    """The codec of 8-bit text that is neither UTF-8 nor Latin (charset-normalizer's best guess from its
+    first bytes), or None: UTF-8 and Latin text need no guess, and some bytes give none."""
+    if data.isascii() or _reads_as_latin(data):
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:_DETECT_BYTES]).best()
+    return (codec_for(best.encoding) or best.encoding) if best is not None else None

@@ -20,6 +20,8 @@ string comes from the clients' own localizations, or from maintained libraries' 
   "---------- Forwarded message ---------" (Gmail), "----- Forwarded Message -----" (Yahoo), with their
   localizations; talon's `RE_FWD`.
 - FORWARD_INTRO: Apple Mail's "Begin forwarded message:" and its localizations.
+- SIGN_OFF: the closing formulas of mail in each language ("Regards,", "Mit freundlichen Grüßen", "敬具"),
+  alone on their line above a name: where a signature starts.
 - DEVICE: the line mobile clients append ("Sent from my iPhone", Outlook mobile's "Get Outlook for iOS",
   Samsung Email's "Sent from my Samsung Galaxy smartphone.", Gmail and Yahoo apps), per language: a prefix
   (the line starts with it) or a suffix (Japanese, Korean, Chinese put the device first).
@@ -44,10 +46,21 @@ class Locale:
     forward_intro: tuple[str, ...] = ()
     device_prefix: tuple[str, ...] = ()
     device_suffix: tuple[str, ...] = ()
+    sign_off: tuple[str, ...] = ()
 
 
 LOCALES: dict[str, Locale] = {
     "en": Locale(
+        sign_off=(
+            "thx",
+            "tia",
+            "cheers",
+            "sincerely",
+            "cordially",
+            "respectfully",
+            "all the best",
+            "take care",
+        ),
         wrote=("wrote", "writes", "has written"),
         on=("on",),
         from_=("from",),
@@ -72,6 +85,23 @@ LOCALES: dict[str, Locale] = {
         ),
     ),
     "de": Locale(
+        sign_off=(
+            "mit freundlichen grüßen",
+            "mit freundlichen grüssen",
+            "freundliche grüße",
+            "viele grüße",
+            "beste grüße",
+            "liebe grüße",
+            "herzliche grüße",
+            "schöne grüße",
+            "gruß",
+            "grüße",
+            "mfg",
+            "lg",
+            "vg",
+            "danke",
+            "vielen dank",
+        ),
         wrote=("schrieb", "hat geschrieben"),
         on=("am",),
         from_=("von", "absender"),
@@ -87,6 +117,18 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("von meinem", "gesendet von", "gesendet mit", "gesendet vom", "outlook für"),
     ),
     "fr": Locale(
+        sign_off=(
+            "cordialement",
+            "bien cordialement",
+            "bien à vous",
+            "salutations",
+            "sincères salutations",
+            "amicalement",
+            "merci",
+            "merci beaucoup",
+            "bonne journée",
+            "à bientôt",
+        ),
         wrote=("a écrit", "a ecrit", "écrit"),
         on=("le",),
         from_=("de", "expéditeur", "de la part de"),
@@ -109,6 +151,16 @@ LOCALES: dict[str, Locale] = {
         ),
     ),
     "es": Locale(
+        sign_off=(
+            "saludos",
+            "saludos cordiales",
+            "un saludo",
+            "un cordial saludo",
+            "atentamente",
+            "gracias",
+            "muchas gracias",
+            "un abrazo",
+        ),
         wrote=("escribió", "escribio", "ha escrito"),
         on=("el",),
         from_=("de", "remitente"),
@@ -124,6 +176,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("enviado desde mi", "enviado desde", "obtener outlook para", "descargar outlook para"),
     ),
     "ca": Locale(
+        sign_off=("salutacions", "cordialment", "gràcies", "moltes gràcies"),
         wrote=("va escriure", "ha escrit"),
         on=("el",),
         from_=("de",),
@@ -137,6 +190,15 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("enviat des del meu", "enviat des de"),
     ),
     "it": Locale(
+        sign_off=(
+            "cordiali saluti",
+            "distinti saluti",
+            "saluti",
+            "un saluto",
+            "grazie",
+            "grazie mille",
+            "buona giornata",
+        ),
         wrote=("ha scritto", "scrisse"),
         on=("il", "il giorno", "in data"),
         from_=("da", "mittente"),
@@ -152,6 +214,16 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("inviato da", "inviato dal mio", "scarica outlook per"),
     ),
     "pt": Locale(
+        sign_off=(
+            "atenciosamente",
+            "cumprimentos",
+            "melhores cumprimentos",
+            "abraço",
+            "abraços",
+            "obrigado",
+            "obrigada",
+            "att",
+        ),
         wrote=("escreveu",),
         on=("em", "no dia"),
         from_=("de", "remetente"),
@@ -167,6 +239,17 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("enviado do meu", "enviado do", "enviado a partir do", "obter o outlook para"),
     ),
     "nl": Locale(
+        sign_off=(
+            "met vriendelijke groet",
+            "met vriendelijke groeten",
+            "vriendelijke groet",
+            "vriendelijke groeten",
+            "groeten",
+            "groet",
+            "mvg",
+            "bedankt",
+            "dank je wel",
+        ),
         wrote=("schreef", "het volgende geschreven", "geschreven", "verzond"),
         on=("op",),
         from_=("van", "afzender"),
@@ -188,6 +271,14 @@ LOCALES: dict[str, Locale] = {
         ),
     ),
     "sv": Locale(
+        sign_off=(
+            "med vänliga hälsningar",
+            "med vänlig hälsning",
+            "vänliga hälsningar",
+            "hälsningar",
+            "mvh",
+            "tack",
+        ),
         wrote=("skrev",),
         on=("den",),
         from_=("från", "avsändare"),
@@ -203,6 +294,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("skickat från min", "skickat från", "hämta outlook för"),
     ),
     "da": Locale(
+        sign_off=("med venlig hilsen", "venlig hilsen", "venligst", "hilsen", "mvh", "kh", "tak"),
         wrote=("skrev",),
         on=("den",),
         from_=("fra", "afsender"),
@@ -217,6 +309,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("sendt fra min", "sendt fra", "hent outlook til", "få outlook til"),
     ),
     "nb": Locale(
+        sign_off=("med vennlig hilsen", "vennlig hilsen", "hilsen", "mvh", "takk"),
         wrote=("skrev",),
         on=("den", "på"),
         from_=("fra",),
@@ -232,6 +325,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("sendt fra min", "sendt fra", "hent outlook for"),
     ),
     "fi": Locale(
+        sign_off=("ystävällisin terveisin", "terveisin", "kiitos"),
         wrote=("kirjoitti",),
         from_=("lähettäjä",),
         sent=("lähetetty",),
@@ -253,6 +347,14 @@ LOCALES: dict[str, Locale] = {
         original=("upprunaleg skilaboð",),
     ),
     "pl": Locale(
+        sign_off=(
+            "pozdrawiam",
+            "z poważaniem",
+            "z powazaniem",
+            "pozdrowienia",
+            "z wyrazami szacunku",
+            "dziękuję",
+        ),
         wrote=("napisał(a)", "napisał", "napisała", "pisze", "napisana przez"),
         on=("w dniu", "dnia", "dn.", "wiadomość napisana przez"),
         from_=("od", "nadawca"),
@@ -268,6 +370,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("wysłane z mojego", "wysłane z", "pobierz aplikację outlook dla"),
     ),
     "cs": Locale(
+        sign_off=("s pozdravem", "s přátelským pozdravem", "děkuji", "díky"),
         wrote=("napsal(a)", "napsal", "napsala"),
         on=("dne",),
         from_=("od", "odesílatel"),
@@ -281,6 +384,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("odesláno z", "odesláno ze"),
     ),
     "sk": Locale(
+        sign_off=("s pozdravom", "ďakujem"),
         wrote=("napísal(a)", "napísal", "napísala"),
         on=("dňa",),
         from_=("od",),
@@ -294,6 +398,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("odoslané z",),
     ),
     "hu": Locale(
+        sign_off=("üdvözlettel", "tisztelettel", "köszönöm"),
         wrote=("írta", "ezt írta"),
         from_=("feladó",),
         sent=("elküldve", "küldve"),
@@ -306,6 +411,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("küldve", "az iphone-omról küldve"),
     ),
     "ro": Locale(
+        sign_off=("cu stimă", "cu respect", "mulțumesc", "toate cele bune"),
         wrote=("a scris",),
         on=("pe", "în"),
         from_=("de la",),
@@ -319,6 +425,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("trimis de pe", "trimis din"),
     ),
     "hr": Locale(
+        sign_off=("lijep pozdrav", "srdačan pozdrav", "s poštovanjem", "lep pozdrav", "hvala"),
         wrote=("napisao je", "napisala je", "je napisao", "je napisala", "napisao", "napisala", "napisal(a)"),
         on=("dana", "v"),
         from_=("šalje", "od", "pošiljatelj"),
@@ -332,6 +439,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("poslano s", "poslano iz", "poslano z"),
     ),
     "ru": Locale(
+        sign_off=("с уважением", "всего доброго", "всего хорошего", "спасибо", "заранее спасибо"),
         wrote=("написал(а)", "написал", "написала", "пишет", "писал(а)", "писал"),
         from_=("от", "отправитель"),
         sent=("отправлено", "дата отправки"),
@@ -346,6 +454,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("отправлено с", "отправлено из", "получить outlook для"),
     ),
     "uk": Locale(
+        sign_off=("з повагою", "дякую"),
         wrote=("пише", "написав", "написала", "написав(ла)"),
         from_=("від",),
         sent=("надіслано",),
@@ -358,6 +467,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("надіслано з",),
     ),
     "bg": Locale(
+        sign_off=("поздрави", "с уважение", "благодаря"),
         wrote=("написа",),
         from_=("от",),
         sent=("изпратено",),
@@ -370,6 +480,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("изпратено от",),
     ),
     "el": Locale(
+        sign_off=("με εκτίμηση", "ευχαριστώ"),
         wrote=("έγραψε",),
         on=("στις",),
         from_=("από",),
@@ -383,6 +494,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("στάλθηκε από",),
     ),
     "tr": Locale(
+        sign_off=("saygılarımla", "teşekkürler", "iyi çalışmalar"),
         wrote=("yazdı", "şunu yazdı", "şunları yazdı"),
         from_=("kimden", "gönderen"),
         sent=("gönderildi", "gönderilme tarihi"),
@@ -396,6 +508,7 @@ LOCALES: dict[str, Locale] = {
         device_suffix=("gönderildi",),
     ),
     "he": Locale(
+        sign_off=("בברכה", "תודה"),
         wrote=("כתב", "כתבה", "כתב/ה"),
         on=("בתאריך",),
         from_=("מאת",),
@@ -409,6 +522,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("נשלח מה",),
     ),
     "ar": Locale(
+        sign_off=("مع التحية", "شكرا"),
         wrote=("كتب", "كتبت"),
         on=("في",),
         from_=("من",),
@@ -422,6 +536,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("أرسلت من",),
     ),
     "vi": Locale(
+        sign_off=("trân trọng", "cảm ơn"),
         wrote=("đã viết",),
         on=("vào",),
         from_=("từ",),
@@ -434,6 +549,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("gửi từ",),
     ),
     "id": Locale(
+        sign_off=("terima kasih", "salam"),
         wrote=("menulis",),
         on=("pada", "pada tanggal"),
         from_=("dari",),
@@ -446,6 +562,7 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("dikirim dari",),
     ),
     "th": Locale(
+        sign_off=("ขอบคุณ", "ขอแสดงความนับถือ"),
         wrote=("เขียนว่า",),
         on=("เมื่อ",),
         from_=("จาก",),
@@ -456,6 +573,7 @@ LOCALES: dict[str, Locale] = {
         original=("ข้อความต้นฉบับ",),
     ),
     "zh": Locale(
+        sign_off=("谢谢", "此致", "此致敬礼", "祝好"),
         wrote=("写道", "寫道", "寫了", "写了"),
         on=("在", "于", "於"),
         from_=("发件人", "寄件者", "寄件人", "发信人", "來自", "来自"),
@@ -471,6 +589,13 @@ LOCALES: dict[str, Locale] = {
         device_prefix=("发自我的", "发自", "從我的", "傳送自", "来自我的"),
     ),
     "ja": Locale(
+        sign_off=(
+            "よろしくお願いします",
+            "よろしくお願いいたします",
+            "以上、よろしくお願いいたします",
+            "以上、よろしくお願いします",
+            "敬具",
+        ),
         wrote=("のメール", "のメッセージ", "さんは書きました", "書きました", "wrote"),
         from_=("差出人", "送信者", "送信元"),
         sent=("送信日時", "送信日"),
@@ -484,6 +609,7 @@ LOCALES: dict[str, Locale] = {
         device_suffix=("から送信",),
     ),
     "ko": Locale(
+        sign_off=("감사합니다", "수고하세요"),
         wrote=("작성", "님이 작성", "작성:", "님이 씀"),
         from_=("보낸 사람", "보낸사람"),
         sent=("보낸 날짜", "보낸날짜"),

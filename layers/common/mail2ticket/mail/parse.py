@@ -27,7 +27,7 @@ from functools import cached_property
 from html import escape
 
 from mail2ticket.errors import ErrorCode, PermanentError
-from mail2ticket.mail.charsets import codec_for, decode_bytes
+from mail2ticket.mail.charsets import codec_for, decode_bytes, guessed_codec
 from mail2ticket.mail.headers import message_ids
 from mail2ticket.mail.html import bound_html, html_to_text
 
@@ -366,8 +366,10 @@ def _raw_text(value: object, hint: "_Hint | None" = None) -> str:
 
 
 class _Hint:
-    """The first charset a text part of the mail declares, other than ASCII, Latin-1 and UTF-8: raw 8-bit
-    headers and undeclared parts are most often in it. Looked for only when such text turns up."""
+    """The charset raw 8-bit headers and undeclared parts are most often in: the first one a text part of the
+    mail declares, other than ASCII, Latin-1 and UTF-8; else the one guessed from the first text part that
+    needs a guess (a guess on a few header bytes alone is a coin toss). Looked for only when such text
+    turns up."""
 
     def __init__(self, message: Message) -> None:
         self._message = message
@@ -388,7 +390,19 @@ class _Hint:
                 if codec_for(charset) not in (None, "cp1252", "utf-8", "ascii"):
                     self._charset = charset
                     break
+            else:
+                self._charset = self._guessed()
         return self._charset
+
+    def _guessed(self) -> str | None:
+        for count, part in enumerate(self._message.walk()):
+            if count > 50:
+                break
+            if part.get_content_maintype() == "text" and not part.is_multipart():
+                codec = guessed_codec(_payload_bytes(part))
+                if codec is not None:
+                    return codec
+        return None
 
 
 def _sender(message: Message, headers: Headers, hint: _Hint) -> tuple[str, str, str, str]:
@@ -586,7 +600,7 @@ def _segments(part: Message, depth: int, reading: _Reading, known_type: str | No
     content_type = known_type or _content_type(part)
     if content_type.startswith("multipart/") and _mend_multipart(part):
         content_type = _content_type(part)
-    if content_type != "message/rfc822" and part.is_multipart():
+    if not content_type.startswith("message/") and part.is_multipart():
         payload = part.get_payload()
         children = [c for c in (payload if isinstance(payload, list) else []) if isinstance(c, Message)]
         found = [_segments(child, depth + 1, reading) for child in children]
@@ -758,8 +772,8 @@ def _files(reading: _Reading, referenced: set[str]) -> tuple[list[Attachment], s
         content_type = part.content_type
         if id(part) in reading.body or content_type in _SIGNATURES:
             continue
-        if content_type == "message/rfc822":
-            found.append(_attachment(part, _forwarded_bytes(part.message), referenced))
+        if content_type.startswith("message/"):
+            found.append(_attachment(part, _message_bytes(part.message), referenced))
             continue
         content = _payload_bytes(part.message)
         if content_type in _TNEF or (part.filename or "").lower() == "winmail.dat":
@@ -772,13 +786,18 @@ def _files(reading: _Reading, referenced: set[str]) -> tuple[list[Attachment], s
     return found, tnef_body
 
 
-def _forwarded_bytes(part: Message) -> bytes:
+def _message_bytes(part: Message) -> bytes:
+    """The content of a message/* part: a forwarded mail as .eml, a delivery report's blocks as sent."""
     inner = part.get_payload()
-    if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+    blocks = [block for block in inner if isinstance(block, Message)] if isinstance(inner, list) else []
+    if blocks:
+        blocks = blocks[:1] if _content_type(part) == "message/rfc822" else blocks
         try:
-            return "".join(_source(inner[0])).encode("utf-8", "surrogateescape")
+            return "".join(chunk for block in blocks for chunk in _source(block)).encode(
+                "utf-8", "surrogateescape"
+            )
         except Exception:
-            return inner[0].as_bytes()
+            return b"".join(block.as_bytes() for block in blocks)
     return _payload_bytes(part)
 
 

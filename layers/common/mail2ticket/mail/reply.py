@@ -32,17 +32,11 @@ _BANNER = re.compile(
     re.IGNORECASE,
 )
 _SIGNATURE_RULE = re.compile(r"^(?:-- ?|—+ ?|–{2,} ?)$")
-_SIGN_OFF = re.compile(
-    r"^\s*(?:thanks(?: (?:a lot|again|and regards|& regards|in advance))?|thank you(?: very much)?|thx|tia|"
-    r"(?:best|kind|warm|many)? ?regards|best(?: wishes)?|cheers|sincerely|yours(?: truly| sincerely)?|"
-    r"cordially|respectfully|mvh|med venlig(?::?e)? hilsen|venlig hilsen|vennlig hilsen|hilsen|kh|"
-    r"med vänlig hälsning|vänliga hälsningar|hälsningar|pozdrawiam|z poważaniem|z powazaniem|pozdrowienia|"
-    r"met vriendelijke groet(?:en)?|vriendelijke groet(?:en)?|groeten|groet|mfg|mit freundlichen grüßen|"
-    r"freundliche grüße|viele grüße|beste grüße|gruß|grüße|lg|cordialement|bien cordialement|bien à vous|"
-    r"salutations|amicalement|saludos(?: cordiales)?|un saludo|atentamente|cordiali saluti|distinti saluti|"
-    r"saluti|grazie|merci|danke|gracias|obrigado|atenciosamente|с уважением|спасибо|敬具|"
-    r"以上、?よろしくお願い(?:いた)?します|よろしくお願い(?:いた)?します)"
-    r"[\s,!。\u2600-\u27bf\U0001f300-\U0001faff]*$",
+# English closings with their variants; every language's plain formulas are in `locales.py`.
+_SIGN_OFF_EN = re.compile(
+    r"^\s*(?:thanks(?: (?:a lot|again|and regards|& regards|in advance))?|thank you(?: very much)?|"
+    r"(?:best|kind|warm|many)? ?regards|best(?: wishes)?|yours(?: truly| sincerely)?)"
+    r"[\s,!\u2600-\u27bf\U0001f300-\U0001faff]*$",
     re.IGNORECASE,
 )
 _NAME_SIGN = re.compile(r"^[-–—/~]\s?[^\W\d_a-z][\w.'-]*(?: [\w.'-]+){0,3}$")
@@ -128,6 +122,7 @@ class _Patterns:
     on_start: re.Pattern[str]
     same_line: re.Pattern[str]
     device: re.Pattern[str]
+    sign_off: re.Pattern[str]
     line_starts: tuple[str, ...]
     device_starts: tuple[str, ...]
     device_ends: tuple[str, ...]
@@ -220,6 +215,10 @@ def _patterns() -> _Patterns:
         ),
         line_starts=(*"-_=*~—–", *(w.lower() for w in first_words)),
         device_starts=tuple(w.lower() for w in first_words),
+        sign_off=re.compile(
+            rf"^\s*(?:{_alternation(collect('sign_off'))})[\s,!.。\u2600-\u27bf\U0001f300-\U0001faff]*$",
+            re.IGNORECASE,
+        ),
         device_ends=tuple(w.lower() for w in collect("device_suffix")),
         device=re.compile(
             rf"^\s*(?:(?:{devices})[\w .'’&+-]{{0,50}}|[\w .'’&+-]{{0,50}}(?:{suffixes}))[.!]?\s*$",
@@ -634,6 +633,11 @@ def _signature(text: str) -> str:
     return "\n".join(lines[start:])
 
 
+def _is_sign_off(line: str) -> bool:
+    """A closing formula alone on its line ("Regards,", "Mit freundlichen Grüßen", "よろしくお願いします")."""
+    return len(line) <= 60 and bool(_patterns().sign_off.match(line.rstrip(" .")) or _SIGN_OFF_EN.match(line))
+
+
 def _sign_off_start(lines: list[str], end: int) -> int:
     """Where a closing block (device line, "Regards,\\nName", "-Name") begins before line `end`."""
     start = end
@@ -643,7 +647,7 @@ def _sign_off_start(lines: list[str], end: int) -> int:
     tail = filled[-_MAX_SIGNATURE_LINES:]
     for position, i in enumerate(tail):
         below = tail[position + 1 :]
-        if _SIGN_OFF.match(lines[i]) and len(below) <= 3 and all(len(lines[k].strip()) <= 60 for k in below):
+        if _is_sign_off(lines[i]) and len(below) <= 3 and all(len(lines[k].strip()) <= 60 for k in below):
             return i if i > 0 else start
     if filled and _NAME_SIGN.match(lines[filled[-1]]) and filled[-1] > 0:
         return filled[-1]
