@@ -46,6 +46,7 @@ _VOID = frozenset(
         "wbr",
     }
 )
+_RUNS_OF_SPACES = re.compile(r"[ \t]{2,}")
 _TAG_NAME = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
 _VOID_ANY_CASE = _VOID | {name.upper() for name in _VOID}
 # Elements a sibling of the same kind closes: unclosed ones do not nest.
@@ -206,7 +207,8 @@ def parse_html(html: str) -> BeautifulSoup:
     try:
         return BeautifulSoup(html, "lxml")
     except Exception:
-        return BeautifulSoup(f"<pre>{entities.escape(_TOKEN.sub(' ', html))}</pre>", "html.parser")
+        text = _RUNS_OF_SPACES.sub(" ", _TOKEN.sub(" ", html))
+        return BeautifulSoup(f"<pre>{entities.escape(text)}</pre>", "html.parser")
 
 
 def html_to_text(html: str) -> str:

@@ -195,14 +195,15 @@ def _mended_head(raw: bytes) -> bytes:
     kind = _binary_kind(raw[:_SNIFF_BYTES])
     if kind:
         raise PermanentError(ErrorCode.DECODE_FAILED, f"not a mail: the input is {kind}")
+    if raw[:1].isspace() or raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw.removeprefix(b"\xef\xbb\xbf").lstrip()
     end = _head_end(raw)
     if _SOUND_FIRST_LINE.match(raw) and not _UNSOUND_LINE.search(raw, 0, end):
         return raw
     lines = raw[:end].split(b"\n")
-    lines[0] = lines[0].removeprefix(b"\xef\xbb\xbf")
     first = _first_header(lines)
     if first is None:
-        return raw.lstrip(b"\xef\xbb\xbf")
+        return raw
     envelope = lines[:1] if lines[0].startswith(b"From ") and first > 0 else []
     mended = [*envelope]
     for i in range(first, len(lines)):
@@ -318,7 +319,11 @@ class Headers(Mapping[str, str]):
             text = value if isinstance(value, str) else str(value)
             if len(text) > MAX_HEADER_CHARS:
                 notes.append(f"header {name} is longer than {MAX_HEADER_CHARS} characters: it is cut")
-                text = text[:MAX_HEADER_CHARS]
+                if name.lower() == "references":  # it ends with the latest ids, which matter most
+                    head = MAX_HEADER_CHARS // 16
+                    text = f"{text[:head]} {text[-(MAX_HEADER_CHARS - head - 1) :]}"
+                else:
+                    text = text[:MAX_HEADER_CHARS]
             self._raw.setdefault(name.lower(), []).append(text)
 
     def __getitem__(self, name: str) -> str:
