@@ -36,7 +36,8 @@ ANCHORS = {
     "reply_fixtures": "mail-parser-reply .80/.93  email_reply_parser .63/.83  talon .41/.77",
     "talon_standard": "talon 1.00/1.00  email_reply_parser .75/.80",
     "talon_html": "talon html 1.00/1.00  email_reply_parser .46/.75",
-    "reply_multilang": "talon_sig .64/.88  talon .60/.87  mail-parser-reply .54/.85  erp .39/.79",
+    "reply_multilang": "talon_sig .64/.88  talon .60/.87  mail-parser-reply .54/.85  "
+    "email_reply_parser .39/.79",
 }
 MIME_ANCHORS = "stdlib / mail-parser: count .95, filename F1 .95, subject .95, text_contains 12/12"
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -49,7 +50,11 @@ def tokens(text: str) -> list[str]:
 
 
 def f1(found: str, expected: str) -> float:
-    got, want = tokens(found), tokens(expected)
+    return multiset_f1(tokens(found), tokens(expected))
+
+
+def multiset_f1(got: list[str], want: list[str]) -> float:
+    """F1 of two lists taken as multisets (word tokens, file names)."""
     if not got and not want:
         return 1.0
     common = sum(min(got.count(t), want.count(t)) for t in set(got))
@@ -126,36 +131,29 @@ def _collapsed(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
-def _filename_f1(found: list[str], expected: list[str]) -> float:
-    if not found and not expected:
-        return 1.0
-    common = sum(min(found.count(n), expected.count(n)) for n in set(found))
-    if not common:
-        return 0.0
-    precision, recall = common / len(found), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
 def score_mime_set(folder: Path) -> dict[str, float | str]:
     """The MIME facts a parser must read: subject, the files (inline parts included), the bodies."""
     rows = [json.loads(line) for line in (folder / "expectations.jsonl").read_text().splitlines() if line]
-    counts, names, subjects, contains, exacts = [], [], [], [], []
+    counts: list[bool] = []
+    names: list[float] = []
+    subjects: list[bool] = []
+    contains: list[bool] = []
+    exacts: list[bool] = []
     for row in rows:
         try:
             mail = parse_mail((folder / row["file"]).read_bytes())
         except PermanentError:
-            counts.append(False), names.append(0.0), subjects.append(False)
+            counts.append(False)
+            names.append(0.0)
+            subjects.append(False)
             continue
         expected = [a["filename"] for a in row["expected_attachments"]]
         found = [a.filename for a in mail.attachments]
         counts.append(len(found) == len(expected))
-        names.append(_filename_f1(found, expected))
+        names.append(multiset_f1(found, expected))
         subjects.append(_collapsed(mail.subject) == _collapsed(row["expected_subject"]))
         # The text part as the sender wrote it (a mail client's text body), else the chosen text.
-        bodies = {
-            "text": getattr(mail, "plain_text", mail.body_text) if mail.has_text_part else mail.body_text,
-            "html": mail.body_html,
-        }
+        bodies = {"text": mail.plain_text if mail.has_text_part else mail.body_text, "html": mail.body_html}
         for kind in ("text", "html"):
             if f"expected_{kind}_contains" in row:
                 contains.append(row[f"expected_{kind}_contains"] in (bodies[kind] or ""))
