@@ -229,6 +229,21 @@ def test_an_inline_reply_keeps_every_answer_even_below_a_greeting_and_an_attribu
     assert extract(text, RULES).text == "Hi Bob,\n\nanswers inline.\n\nYes.\nHP 4000.\n\nAnn"
 
 
+@pytest.mark.parametrize(
+    ("client", "attribution"), ATTRIBUTIONS[:20:3], ids=[a[0] for a in ATTRIBUTIONS[:20:3]]
+)
+def test_a_bottom_reply_keeps_the_answer_under_the_quote(client: str, attribution: str) -> None:
+    text = f"{attribution}\n> Is the printer on again?\n\nYes, it is.\nAnn"
+
+    assert extract(text, RULES).text == "Yes, it is.\nAnn", client
+
+
+def test_an_answer_under_the_quote_after_a_short_greeting_is_no_signature() -> None:
+    reply = extract("Hi Bob.\n\n> Is the printer on again?\n\nYes, it works again.\nAnn", RULES)
+
+    assert reply.without_signature == "Hi Bob.\n\nYes, it works again.\nAnn"
+
+
 def test_a_quote_a_client_rewrapped_stays_a_quote() -> None:
     text = (
         "Done, thank you.\nAll good now.\n\nOn Mon, 3 Nov 2025, Bob <bob@example.com> wrote:\n"

@@ -614,7 +614,8 @@ def _closing_after_quote(lines: Sequence[str], start: int, end: int, dropped: se
     below = [k for k in range(last_quote + 1, end) if lines[k].strip()]
     if not below or len(below) > _MAX_SIGNATURE_LINES:
         return None
-    if any(len(lines[k].strip()) > 60 or lines[k].strip().endswith(("?", ".")) for k in below[1:]):
+    # A signature is names, titles and numbers: a sentence below the quote is an answer.
+    if any(len(lines[k].strip()) > 60 or lines[k].strip().endswith(("?", ".", "!")) for k in below):
         return None
     return below[0]
 
