@@ -117,6 +117,8 @@ def test_to_and_cc_are_read_from_their_raw_values() -> None:
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF"),
         (b"PK\x03\x04\x14\x00\x06\x00", "ZIP"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "OLE2"),
+        (b"Subject: x\r\n\r\nab\x00cd", "NUL"),
     ],
 )
 def test_only_input_that_holds_no_mail_is_decode_failed(raw: bytes, kind: str) -> None:

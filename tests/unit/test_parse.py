@@ -98,22 +98,6 @@ def test_mail_without_sender_is_read_and_says_why() -> None:
     assert "no From" in mail.sender_note and "envelope" in mail.sender_note
 
 
-@pytest.mark.parametrize(
-    ("raw", "kind"),
-    [
-        (b"%PDF-1.4\n%\xe2\xe3\n1 0 obj", "PDF"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "OLE2"),
-        (b"ab\x00cd", "NUL"),
-    ],
-)
-def test_a_file_that_is_not_a_mail_is_a_decode_error_that_says_what_it_is(raw: bytes, kind: str) -> None:
-    with pytest.raises(PermanentError) as raised:
-        parse_mail(raw)
-
-    assert raised.value.code is ErrorCode.DECODE_FAILED
-    assert "not a mail" in raised.value.message and kind in raised.value.message
-
-
 def test_text_without_any_header_is_read_as_the_body_of_a_mail_without_sender() -> None:
     mail = parse_mail(b"The printer on floor 3 is broken.\r\nPlease help.\r\n")
 
