@@ -76,16 +76,8 @@ def test_parse_with_an_inbox_finds_the_ticket_a_reply_would_update(
     )
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"",
-        b"\x00\xff\xfe garbage",
-        b"Subject: no sender\r\n\r\nbody",
-        b"From: \r\nContent-Type: multipart/mixed\r\n\r\n",
-    ],
-)
-def test_parse_of_an_unreadable_mail_says_why(
+@pytest.mark.parametrize("content", [b"", b"\x00\xff\xfe garbage", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"])
+def test_parse_of_a_file_that_is_not_a_mail_says_why(
     aws: LocalStack, tmp_path: Path, capsys, content: bytes
 ) -> None:
     path = tmp_path / "broken.eml"
@@ -95,6 +87,24 @@ def test_parse_of_an_unreadable_mail_says_why(
 
     assert result.code == 0 and result.json()["decision"] == "error"
     assert result.json()["error"]["code"] == "decode_failed"
+    assert _stored_anything() == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"Subject: no sender\r\n\r\nbody", b"From: \r\nContent-Type: multipart/mixed\r\n\r\nbody"],
+)
+def test_parse_of_a_mail_without_sender_reads_it_and_says_why(
+    aws: LocalStack, tmp_path: Path, capsys, content: bytes
+) -> None:
+    path = tmp_path / "nosender.eml"
+    path.write_bytes(content)
+
+    result = cli(capsys, "parse", str(path), "--json")
+
+    assert result.code == 0 and result.json()["decision"] == "create"
+    assert (result.json()["from"], result.json()["body_text"]) == ("", "body")
+    assert "no Sender, Reply-To, Return-Path or envelope sender" in result.json()["sender_note"]
     assert _stored_anything() == []
 
 
@@ -113,9 +123,16 @@ def test_parse_handles_every_corpus_file(aws: LocalStack, capsys) -> None:
     files = [p for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix not in (".jsonl", ".md")]
     files = [p for p in files if "LICENSES" not in p.parts]
 
-    # When each is parsed, then each gives facts or a decode error, never a failure, and nothing is written
+    # When each is parsed, then each gives facts with a body, never a failure, and nothing is written
+    refused = []
     for path in files:
         result = cli(capsys, "parse", str(path), "--json")
         assert result.code == 0, f"{path}: {result.err}"
-        assert "decision" in result.json()
+        found = result.json()
+        if "error" in found:
+            refused.append(found["error"]["reason"])
+        else:
+            assert isinstance(found["body_text"], str) and "new_part_text" in found, path
     assert len(files) > 100 and _stored_anything() == []
+    # And only a file that is not a mail is refused
+    assert all(reason.startswith(("not a mail", "empty input")) for reason in refused), refused

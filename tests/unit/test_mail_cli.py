@@ -60,8 +60,8 @@ def test_bare_bodies_are_read_with_format(
     assert json.loads(out)["new_part_text"] == new_part
 
 
-@pytest.mark.parametrize("raw", [b"", b"\xff\xfe\x00garbage", b"Subject: no sender\r\n\r\nx"])
-def test_unreadable_mail_gives_a_decode_error_object(
+@pytest.mark.parametrize("raw", [b"", b"\xff\xfe\x00garbage", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n"])
+def test_input_that_is_no_mail_gives_a_decode_error_object(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, raw: bytes
 ) -> None:
     path = tmp_path / "bad.eml"
@@ -71,6 +71,23 @@ def test_unreadable_mail_gives_a_decode_error_object(
 
     assert code == 0
     assert json.loads(out)["error"]["code"] == "decode_failed"
+
+
+def test_a_mail_without_any_sender_is_read_and_says_why_it_has_none(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a mail whose headers name no sender at all
+    path = tmp_path / "nosender.eml"
+    path.write_bytes(b"Subject: no sender\r\n\r\nThe printer is broken.\r\n")
+
+    # When it is parsed
+    code, out = run(capsys, str(path), "--json")
+
+    # Then it is read, with its body, and the reason it has no sender
+    result = json.loads(out)
+    assert code == 0 and "error" not in result
+    assert (result["from"], result["body_text"]) == ("", "The printer is broken.")
+    assert "no From" in result["sender_note"]
 
 
 def test_text_output_shows_the_new_part(capsys: pytest.CaptureFixture[str]) -> None:

@@ -91,12 +91,18 @@ def test_unknown_charset_falls_back_instead_of_failing() -> None:
     assert parse_mail(raw).body_text == "café"
 
 
-def test_mail_without_sender_is_a_decode_error() -> None:
-    with pytest.raises(PermanentError) as raised:
-        parse_mail(b"Subject: no sender\r\n\r\nbody\r\n")
+def test_mail_without_sender_is_read_and_says_why() -> None:
+    mail = parse_mail(b"Subject: no sender\r\n\r\nbody\r\n")
 
-    assert raised.value.code is ErrorCode.DECODE_FAILED
-    assert "From" in raised.value.message
+    assert (mail.from_addr, mail.sender_header, mail.body_text) == ("", "", "body")
+    assert "no From" in mail.sender_note and "envelope" in mail.sender_note
+
+
+def test_text_without_any_header_is_read_as_the_body_of_a_mail_without_sender() -> None:
+    mail = parse_mail(b"The printer on floor 3 is broken.\r\nPlease help.\r\n")
+
+    assert mail.body_text == "The printer on floor 3 is broken.\nPlease help."
+    assert (mail.from_addr, mail.notes) == ("", ("the mail has no header: its whole text is its body",))
 
 
 @pytest.mark.parametrize(

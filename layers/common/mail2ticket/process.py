@@ -226,6 +226,7 @@ def _notify_error(claim: Claim, outcome: Outcome) -> None:
         outcome.error_code == ErrorCode.UNKNOWN_CALLER
         and text
         and mail is not None
+        and mail.from_addr
         and not automatic_reason(mail, settings)
     ):
         _send(rejection_reply(inbox, mail, text), "rejection reply", outcome.ticket_ref)

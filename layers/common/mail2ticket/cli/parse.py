@@ -65,6 +65,8 @@ def _mail(mail: ParsedMail, settings: GlobalConfig) -> dict[str, Any]:
         "subject": mail.subject,
         "from": mail.from_addr,
         "from_name": mail.from_name,
+        "sender_header": mail.sender_header,
+        "sender_note": mail.sender_note,
         "to": list(mail.to),
         "cc": list(mail.cc),
         "message_id": mail.message_id,
@@ -92,6 +94,7 @@ def _mail(mail: ParsedMail, settings: GlobalConfig) -> dict[str, Any]:
             for r in content.rejected
         ],
         "undesired": content.undesired,
+        "notes": list(mail.notes),
     }
 
 

@@ -8,6 +8,7 @@ import unicodedata
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from mail2ticket.mail.parse import Attachment
@@ -62,6 +63,7 @@ def safe_filename(name: str, content_type: str = "application/octet-stream") -> 
     return name
 
 
+@lru_cache(maxsize=64)
 def parse_size(value: str) -> tuple[int, int] | None:
     """`"100x20"` as (width, height); None when empty or unreadable."""
     match = _SIZE.match(value or "")
@@ -74,17 +76,28 @@ def select_attachments(
     minimum: tuple[int, int] | None,
     maximum: tuple[int, int] | None,
     existing: Iterable[AttachmentKey] = (),
-) -> tuple[list[Attachment], list[Rejected]]:
-    """The files to keep (renamed safely, images resized) and the rejected ones with their reason."""
+) -> tuple[list[Attachment], list[Rejected], list[Attachment]]:
+    """The files to keep (renamed safely, images resized), the rejected ones with their reason, and the
+    copies: a file the mail holds twice (same content) is one file, inline when either copy is; the copies
+    are returned so that their content ids still point at it."""
     excluded = {t.strip().lower() for t in excluded_types}
     seen = set(existing)
     kept: list[Attachment] = []
     rejected: list[Rejected] = []
+    copies: list[Attachment] = []
+    first_of: dict[str, int] = {}
     for original in attachments:
-        attachment = replace(original, filename=safe_filename(original.filename, original.content_type))
+        name = safe_filename(original.filename, original.content_type)
+        attachment = original if name == original.filename else replace(original, filename=name)
         guessed = (mimetypes.guess_type(attachment.filename)[0] or "").lower()
         if attachment.content_type.lower() in excluded or guessed in excluded:
             rejected.append(Rejected(attachment, f"excluded type {guessed or attachment.content_type}"))
+            continue
+        if attachment.sha256 in first_of:
+            index = first_of[attachment.sha256]
+            if attachment.inline and not kept[index].inline:
+                kept[index] = replace(kept[index], inline=True)
+            copies.append(replace(attachment, sha256=kept[index].sha256))
             continue
         if attachment.content_type.startswith("image/") and attachment.content:
             attachment, reason = _fit_image(attachment, minimum, maximum)
@@ -96,8 +109,9 @@ def select_attachments(
             rejected.append(Rejected(attachment, DUPLICATE))
             continue
         seen.add(key)
+        first_of[original.sha256] = len(kept)
         kept.append(attachment)
-    return kept, rejected
+    return kept, rejected, copies
 
 
 def _fit_image(

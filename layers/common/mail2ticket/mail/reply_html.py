@@ -3,6 +3,7 @@
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
@@ -92,26 +93,36 @@ _SIMPLE = re.compile(r"^([a-zA-Z][\w-]*)?((?:[.#][\w-]+)*)$")
 
 def _selectors(soup: BeautifulSoup, selectors: Sequence[str]) -> tuple[list[_Selector], set[int]]:
     """Simple selectors to match while walking, and the ids of the elements other selectors select."""
-    simple: list[_Selector] = []
+    simple, other = _compiled_selectors(tuple(selectors))
     selected: set[int] = set()
-    for selector in selectors:
-        match = _SIMPLE.match(selector.strip())
-        if match and selector.strip():
-            parts = re.findall(r"[.#][\w-]+", match.group(2) or "")
-            ids = [p[1:] for p in parts if p[0] == "#"]
-            simple.append(
-                _Selector(
-                    match.group(1).lower() if match.group(1) else None,
-                    ids[0] if ids else None,
-                    frozenset(p[1:] for p in parts if p[0] == "."),
-                )
-            )
-            continue
+    for selector in other:
         try:
             selected.update(id(tag) for tag in soup.select(selector))
         except Exception:
             continue  # a selector soupsieve cannot read selects nothing
-    return simple, selected
+    return list(simple), selected
+
+
+@lru_cache(maxsize=16)
+def _compiled_selectors(selectors: tuple[str, ...]) -> tuple[tuple[_Selector, ...], tuple[str, ...]]:
+    """The simple selectors (`tag`, `.class`, `#id` combined) read once, and the others left to soupsieve."""
+    simple: list[_Selector] = []
+    other: list[str] = []
+    for selector in selectors:
+        match = _SIMPLE.match(selector.strip())
+        if not (match and selector.strip()):
+            other.append(selector)
+            continue
+        parts = re.findall(r"[.#][\w-]+", match.group(2) or "")
+        ids = [p[1:] for p in parts if p[0] == "#"]
+        simple.append(
+            _Selector(
+                match.group(1).lower() if match.group(1) else None,
+                ids[0] if ids else None,
+                frozenset(p[1:] for p in parts if p[0] == "."),
+            )
+        )
+    return tuple(simple), tuple(other)
 
 
 def _render(

@@ -149,7 +149,19 @@ def _inbox_class(inbox_id: str, cache: dict[str, str | None]) -> str | None:
 
 
 def resolve_caller(inbox: InboxConfig, mail: ParsedMail, now: int) -> PersonItem:
-    """The sender's person (address compared case-insensitively); created or refused per the inbox."""
+    """The sender's person (address compared case-insensitively); created or refused per the inbox.
+
+    A mail whose headers name no sender at all (From, Sender, Reply-To, Return-Path, envelope) goes the
+    unknown caller's way with the reason: an error `unknown_caller`, or `failed_to_create_person` for an
+    inbox that creates persons (a person needs an address).
+    """
+    if not mail.from_addr:
+        if inbox.unknown_caller_behavior is UnknownCallerBehavior.REJECT:
+            raise PermanentError(ErrorCode.UNKNOWN_CALLER, f"no sender address: {mail.sender_note}")
+        raise PermanentError(
+            ErrorCode.FAILED_TO_CREATE_PERSON,
+            f"no sender address to create a person from: {mail.sender_note}",
+        )
     person = repo.get_person(mail.from_addr)
     if person is not None:
         return person
@@ -281,7 +293,8 @@ def stored_html(html: str | None, content: MailContent) -> str | None:
     """Sanitized HTML with `cid:` images pointing at their stored attachment; None when it would not fit."""
     if not html:
         return None
-    files = [*content.attachments, *(r.attachment for r in content.rejected if r.reason == DUPLICATE)]
+    duplicates = (r.attachment for r in content.rejected if r.reason == DUPLICATE)
+    files = [*content.attachments, *content.copies, *duplicates]
     rewritten = rewrite_cids(html, {a.content_id: attachment_key(a.sha256) for a in files if a.content_id})
     # Unlike text, HTML cannot be cut anywhere: too long, the text rendering and the raw EML stand for it.
     return rewritten if len(rewritten.encode()) <= MAX_TEXT_BYTES else None
