@@ -18,6 +18,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mail2ticket.config.models import EmailStorage, InboxConfig
+from mail2ticket.errors import is_transient
 from mail2ticket.observability import logger, metrics
 from mail2ticket.settings import get_settings
 from mail2ticket.store import cleaning
@@ -35,8 +36,10 @@ class CleanSummary:
     replicas_deleted: int = 0
     objects_removed: int = 0
     examined: dict[str, int] = field(default_factory=dict)
-    # A rule stopped on its batch size or on time: the next run goes on from the stored cursor.
+    # A rule stopped on its batch size, on time or on a failure: the next run goes on from the stored cursor.
     more: bool = False
+    # Rules that failed in this run, with the reason.
+    failed: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,16 +48,33 @@ class CleanSummary:
 def clean_all(now: float | None = None, time_left_ms: Callable[[], int] | None = None) -> CleanSummary:
     """Apply every rule once, each on at most `CLEAN_BATCH_SIZE` items, then save where each one stopped."""
     run = _Run(int(now if now is not None else time.time()), time_left_ms)
-    run.purge_undesired()
-    run.release_closed_tickets()
-    run.release_deleted_tickets()
-    run.delete_disappeared()
-    run.remove_orphans()
+    broken: list[Exception] = []
+    for rule in (
+        run.purge_undesired,
+        run.release_closed_tickets,
+        run.release_deleted_tickets,
+        run.delete_disappeared,
+        run.remove_orphans,
+    ):
+        # One rule's failure stops that rule only; it starts again from its cursor at the next run.
+        cursors = dict(run.cursors)
+        try:
+            rule()
+        except Exception as exc:
+            run.cursors = cursors
+            run.summary.more = True
+            run.summary.failed[rule.__name__] = f"{type(exc).__name__}: {exc}"
+            logger.warning("clean rule failed", extra={"rule": rule.__name__, "reason": str(exc)})
+            if not is_transient(exc):
+                broken.append(exc)
     cleaning.save_cursors(run.cursors, run.now)
     summary = run.summary
     for name in ("purge_requested", "kept_mail_released", "replicas_deleted", "objects_removed"):
         metrics.add_metric(name=_metric(name), unit=MetricUnit.Count, value=getattr(summary, name))
     logger.info("clean finished", extra=summary.as_dict())
+    if broken:
+        # Not a passing throttle: the function fails, so that its alarm tells someone.
+        raise broken[0]
     return summary
 
 

@@ -2,6 +2,9 @@
 
 import base64
 import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
 
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
@@ -46,3 +49,41 @@ def put_attachment(data: bytes, content_type: str) -> str:
     key = attachment_key(sha256_hex(data))
     client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=data, ContentType=content_type)
     return key
+
+
+# A mail whose replica could not be written, not even as an error replica: a small JSON object beside its raw
+# mail, which the operator lists and retries (see record.py), and which keeps that raw mail from the cleaner.
+SKIPPED_PREFIX = "skipped/"
+
+
+def skip_key(sha256: str, inbox_id: str, message_key: str) -> str:
+    return f"{SKIPPED_PREFIX}{sha256}/{inbox_id}/{sha256_hex(message_key.encode())[:32]}.json"
+
+
+def put_skip_record(key: str, record: dict[str, Any]) -> None:
+    client("s3").put_object(
+        Bucket=get_settings().raw_bucket,
+        Key=key,
+        Body=json.dumps(record, sort_keys=True).encode(),
+        ContentType="application/json",
+    )
+
+
+def skip_records() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every skip record: its key and content."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=get_settings().raw_bucket, Prefix=SKIPPED_PREFIX):
+        for stored in page.get("Contents", []):
+            yield stored["Key"], dict(json.loads(get_object(stored["Key"])))
+
+
+def skip_referenced(sha256: str) -> bool:
+    """A skip record still points at the raw mail with this sha256."""
+    answer = client("s3").list_objects_v2(
+        Bucket=get_settings().raw_bucket, Prefix=f"{SKIPPED_PREFIX}{sha256}/", MaxKeys=1
+    )
+    return bool(answer.get("Contents"))
+
+
+def delete_skip_record(key: str) -> None:
+    client("s3").delete_object(Bucket=get_settings().raw_bucket, Key=key)
