@@ -118,6 +118,11 @@ class MailAccount:
 @pytest.fixture
 def mail_account(aws: LocalStack, dovecot: Any) -> MailAccount:
     """A new, empty mailbox for this test."""
+    return new_mail_account(dovecot)
+
+
+def new_mail_account(dovecot: Any) -> MailAccount:
+    """A new, empty mailbox, its password stored in Secrets Manager."""
     login = f"user{next(_users)}-{os.getpid()}@example.com"
     password = f"pw-{os.urandom(8).hex()}"
     dovecot.add_user(login, password)

@@ -1,8 +1,9 @@
-"""Record the AWS requests made in this process, by service and operation, through botocore's event hooks.
+"""Record the AWS requests made in this process, or make them fail, through botocore's event hooks.
 
 Every botocore client copies its session's event handlers when it is created, and pynamodb makes its own
-botocore sessions; so the recorder hooks the creation of every client and registers its handlers on each new
-client. Clients created before `start()` are not seen: `forget_clients()` drops the package's cached ones.
+botocore sessions; so the recorder and the fault injector hook the creation of every client and register their
+handlers on each new client. Clients created before `start()` are not seen: `forget_clients()` drops the
+package's cached ones.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import botocore.session
+from botocore.awsrequest import AWSResponse
 from botocore.model import OperationModel
 from pynamodb.models import Model
 
@@ -31,13 +33,48 @@ class AwsCall:
     response: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
-class AwsCallRecorder:
+class ClientHooks:
+    """Registers handlers on every botocore client created while it runs (boto3's and pynamodb's alike)."""
+
+    def __init__(self) -> None:
+        self._original: Callable[..., Any] | None = None
+
+    def start(self) -> Self:
+        original = botocore.session.Session.create_client
+        hooks = self
+
+        def create_client(session: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, *args, **kwargs)
+            hooks.watch(client)
+            return client
+
+        self._original = original
+        botocore.session.Session.create_client = create_client
+        return self
+
+    def stop(self) -> None:
+        if self._original is not None:
+            botocore.session.Session.create_client = self._original
+            self._original = None
+
+    def watch(self, client: Any) -> None:
+        """Register the hooks on one client."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class AwsCallRecorder(ClientHooks):
     """Collects an `AwsCall` for every request of every botocore client created while it runs."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[AwsCall] = []
         self._label = threading.local()
-        self._original: Callable[..., Any] | None = None
         self._pending: dict[int, tuple[str, dict[str, Any]]] = {}
 
     @property
@@ -54,26 +91,7 @@ class AwsCallRecorder:
         finally:
             self._label.value = previous
 
-    def start(self) -> AwsCallRecorder:
-        original = botocore.session.Session.create_client
-        recorder = self
-
-        def create_client(session: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            recorder.watch(client)
-            return client
-
-        self._original = original
-        botocore.session.Session.create_client = create_client
-        return self
-
-    def stop(self) -> None:
-        if self._original is not None:
-            botocore.session.Session.create_client = self._original
-            self._original = None
-
     def watch(self, client: Any) -> None:
-        """Register the recording hooks on one client."""
         client.meta.events.register("before-parameter-build", self._before)
         client.meta.events.register("after-call", self._after)
 
@@ -91,11 +109,108 @@ class AwsCallRecorder:
         """Requests per (service, operation), for one label or all."""
         return Counter((c.service, c.operation) for c in self.calls if label is None or c.label == label)
 
-    def __enter__(self) -> AwsCallRecorder:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+# ------------------------------------------------------------------------------------- faults
+
+
+class Killed(BaseException):
+    """The function's process ended (timeout, out of memory): no `except Exception` of the code sees it."""
+
+
+# The error each service answers when it throttles a request (after the SDK's own retries gave up).
+_THROTTLING = {
+    "dynamodb": ("ProvisionedThroughputExceededException", 400),
+    "s3": ("SlowDown", 503),
+    "sqs": ("RequestThrottled", 403),
+    "events": ("ThrottlingException", 400),
+    "secretsmanager": ("ThrottlingException", 400),
+    "email": ("Throttling", 400),
+}
+FAULTS = ("kill_before", "kill_after", "throttle")
+
+
+class FaultInjector(ClientHooks):
+    """Fails AWS requests made while `running`, the way an unlucky day would.
+
+    - `kill_before`: the process dies before the request is sent; `kill_after`: after AWS did what it asked,
+      before the code sees the answer. The rest of that run makes no request (each fails the same way), as a
+      dead process makes none: no clean-up code of the product (a `finally` that writes) has any effect.
+    - `throttle`: the request is answered with the service's throttling error; later ones go through.
+
+    `arm(at=N)` fails the Nth request (from 0) made from then on; `arm(when=...)` fails every request the
+    predicate picks, in every run (a mail that kills each processor that reads it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[AwsCall] = []
+        self._active = False
+        self._at: int | None = None
+        self._when: Callable[[AwsCall], bool] | None = None
+        self._fault = "throttle"
+        self._dead = False
+        self._params: dict[int, dict[str, Any]] = {}
+
+    def arm(
+        self, at: int | None = None, fault: str = "throttle", when: Callable[[AwsCall], bool] | None = None
+    ) -> None:
+        assert fault in FAULTS, fault
+        self.seen, self._at, self._when, self._fault = [], at, when, fault
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The block is one run of the function under test: its requests are counted, and may fail."""
+        self._active, self._dead = True, False
+        try:
+            yield
+        finally:
+            self._active = False
+
+    @property
+    def fired(self) -> bool:
+        """Whether the request `at` was reached."""
+        return self._at is not None and len(self.seen) > self._at
+
+    def watch(self, client: Any) -> None:
+        client.meta.events.register("before-parameter-build", self._params_of)
+        client.meta.events.register("before-call", self._before)
+        client.meta.events.register("after-call", self._after)
+
+    def _params_of(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self._params[threading.get_ident()] = dict(params)
+
+    def _hit(self, call: AwsCall, number: int) -> bool:
+        return number == self._at or (self._when is not None and self._when(call))
+
+    def _before(self, model: OperationModel, **kwargs: Any) -> Any:
+        if not self._active:
+            return None
+        if self._dead:
+            raise Killed(f"the process is dead: no {model.name}")
+        service = model.service_model.endpoint_prefix
+        call = AwsCall("", service, model.name, self._params.pop(threading.get_ident(), {}))
+        number = len(self.seen)
+        self.seen.append(call)
+        if not self._hit(call, number):
+            return None
+        if self._fault == "kill_before":
+            self._dead = True
+            raise Killed(f"killed before request {number}: {model.name}")
+        if self._fault == "throttle":
+            code, status = _THROTTLING.get(service, ("ThrottlingException", 400))
+            parsed = {
+                "Error": {"Code": code, "Message": "Rate exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            }
+            return AWSResponse("https://throttled.invalid", status, {}, None), parsed
+        return None
+
+    def _after(self, model: OperationModel, **kwargs: Any) -> None:
+        if not self._active or self._dead or self._fault != "kill_after" or not self.seen:
+            return
+        if self._hit(self.seen[-1], len(self.seen) - 1):
+            self._dead = True
+            raise Killed(f"killed after request {len(self.seen) - 1}: {model.name}")
 
 
 # ------------------------------------------------------------------------------------- IAM actions
