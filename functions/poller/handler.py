@@ -1,4 +1,4 @@
-"""Poller: a schedule tick reads every due inbox."""
+"""Poller: a schedule tick reads every due inbox; `{"retry_skipped": {}}` records skipped mails again."""
 
 from datetime import datetime
 from typing import Any
@@ -6,13 +6,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mail2ticket.observability import logger, metrics, tracer
-from mail2ticket.poll import poll_all
+from mail2ticket.poll import poll_all, retry_skipped
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "retry_skipped" in event:
+        return {"recorded": retry_skipped()}
     # Only the tick's time is read: Powertools' parser or event classes would add 0.1 to 0.2 s of import.
     now = datetime.fromisoformat(event["time"]).timestamp()
     summary = poll_all(now=now)

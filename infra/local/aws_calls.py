@@ -127,6 +127,8 @@ _THROTTLING = {
     "email": ("Throttling", 400),
 }
 FAULTS = ("kill_before", "kill_after", "throttle")
+# Besides: `refuse`, the answer AWS gives a request it will never accept (ValidationException).
+REFUSE = "refuse"
 
 
 class FaultInjector(ClientHooks):
@@ -136,6 +138,7 @@ class FaultInjector(ClientHooks):
       before the code sees the answer. The rest of that run makes no request (each fails the same way), as a
       dead process makes none: no clean-up code of the product (a `finally` that writes) has any effect.
     - `throttle`: the request is answered with the service's throttling error; later ones go through.
+    - `refuse`: the request is answered with a ValidationException, as AWS answers what it never accepts.
 
     `arm(at=N)` fails the Nth request (from 0) made from then on; `arm(when=...)` fails every request the
     predicate picks, in every run (a mail that kills each processor that reads it).
@@ -154,7 +157,7 @@ class FaultInjector(ClientHooks):
     def arm(
         self, at: int | None = None, fault: str = "throttle", when: Callable[[AwsCall], bool] | None = None
     ) -> None:
-        assert fault in FAULTS, fault
+        assert fault in (*FAULTS, REFUSE), fault
         self.seen, self._at, self._when, self._fault = [], at, when, fault
 
     @contextmanager
@@ -196,10 +199,14 @@ class FaultInjector(ClientHooks):
         if self._fault == "kill_before":
             self._dead = True
             raise Killed(f"killed before request {number}: {model.name}")
-        if self._fault == "throttle":
-            code, status = _THROTTLING.get(service, ("ThrottlingException", 400))
+        if self._fault in ("throttle", REFUSE):
+            code, status = (
+                ("ValidationException", 400)
+                if self._fault == REFUSE
+                else _THROTTLING.get(service, ("ThrottlingException", 400))
+            )
             parsed = {
-                "Error": {"Code": code, "Message": "Rate exceeded"},
+                "Error": {"Code": code, "Message": f"{code} (injected)"},
                 "ResponseMetadata": {"HTTPStatusCode": status},
             }
             return AWSResponse("https://throttled.invalid", status, {}, None), parsed

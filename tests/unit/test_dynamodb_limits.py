@@ -51,14 +51,15 @@ def test_key_sizes_count_utf8_bytes_not_characters() -> None:
     assert "1,200 bytes" in _refused("PutItem", TableName=REPLICAS, Item=item)
 
 
-def test_an_index_key_is_limited_only_on_items_that_enter_the_index() -> None:
+def test_a_sort_key_of_any_index_is_limited_as_a_sort_key_on_every_item() -> None:
     # Given the tickets table, whose `by_type` index has the item's pk as sort key (1,024 bytes)
     link = {"pk": _s(1500), "sk": {"S": "msgid"}}
     ticket = {"pk": _s(1500), "sk": {"S": "ticket"}, "item_type": {"S": "ticket"}}
 
-    # Then a 1,500-byte pk passes on an item without item_type, and is refused on a ticket
-    _request("PutItem", TableName=TICKETS, Item=link)
+    # Then a 1,500-byte pk is refused, on a ticket and on an item outside the index alike
     assert "index key pk is 1,500 bytes" in _refused("PutItem", TableName=TICKETS, Item=ticket)
+    assert "index key pk is 1,500 bytes" in _refused("PutItem", TableName=TICKETS, Item=link)
+    _request("PutItem", TableName=TICKETS, Item={**link, "pk": _s(1024)})
 
 
 def test_empty_or_mistyped_index_keys_and_bad_utf8_are_refused() -> None:

@@ -16,6 +16,7 @@ from mail2ticket.mailbox.oauth import OAuthTokenError
 from mail2ticket.mailbox.session import Locator, MailboxError, MailboxSession, open_session
 from mail2ticket.observability import inbox_metric, logger, metrics
 from mail2ticket.record import ERROR, KNOWN, QUEUED, SKIPPED, record_mail
+from mail2ticket.record import retry_skipped as record_skipped
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
 from mail2ticket.store.bounds import MESSAGE_KEY_BYTES, bounded_key
@@ -82,6 +83,18 @@ def poll_all(now: float | None = None) -> PollSummary:
     metrics.add_metric(name="InboxesFailed", unit=MetricUnit.Count, value=summary.failed)
     logger.info("poll finished", extra={"polled": len(summary.polled), "failed": summary.failed})
     return summary
+
+
+def retry_skipped(now: float | None = None) -> list[dict[str, str]]:
+    """Record again the mails that skip records hold (an operator's action, once the cause is fixed)."""
+    max_size = parse_size(load_global_config().maximum_email_size)
+    done = record_skipped(max_size, int(now if now is not None else time.time()))
+    for recorded in done:
+        logger.info(
+            "skipped mail recorded again",
+            extra={"message_key": recorded.message_key, "state": recorded.state},
+        )
+    return [{"message_key": r.message_key, "state": r.state} for r in done]
 
 
 def poll_inbox(

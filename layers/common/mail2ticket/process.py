@@ -19,7 +19,7 @@ from mail2ticket.store import events, notify
 from mail2ticket.store import tickets as repo
 from mail2ticket.store.config import load_global_config, load_inbox
 from mail2ticket.store.models import Replica, ReplicaStatus
-from mail2ticket.store.raw import get_object
+from mail2ticket.store.raw import get_object, wait_for_uploads
 from mail2ticket.tickets.engine import Outcome, automatic_reason, plan, undesired
 from mail2ticket.tickets.notices import error_forward, rejection_reply
 
@@ -132,7 +132,14 @@ def _apply(claim: Claim, now: int) -> Outcome:
     claim.raw_read = True
     claim.mail = mail = parse_mail(raw)
     del raw
-    change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
+    try:
+        change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
+    except Exception:
+        # The attachments a failed plan started storing do not outlive its attempt (the commit waits for the
+        # others, and fails if one was not stored).
+        with suppress(Exception):
+            wait_for_uploads()
+        raise
     try:
         repo.commit(change)
     except repo.SenderThrottled:

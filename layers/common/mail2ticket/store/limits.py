@@ -210,13 +210,13 @@ def _check_item(operation: str, table_name: str, item: dict[str, Any]) -> int:
     table = _table(table_name)
     if table is not None:
         _check_key(operation, table_name, {k: v for k, v in item.items() if k in table.keys})
-        # An item enters an index only when it holds every key attribute of that index.
-        for roles in table.indexes.values():
-            if all(name in item for name in roles):
-                for name, role in roles.items():
-                    _check_key_value(
-                        operation, table_name, name, role, table.types[name], item[name], index=True
-                    )
+        # An index key is held to the strictest role it has in any index, whether or not the item enters
+        # that index: a sparse index's sort key is then limited on every item (as moto does; AWS accepts it).
+        for name in item.keys() & table.types.keys():
+            role = table.index_role(name)
+            if role is not None:
+                kind = table.types[name]
+                _check_key_value(operation, table_name, name, role, kind, item[name], index=True)
     size = item_size(item)
     if size > ITEM_BYTES:
         raise _refuse(

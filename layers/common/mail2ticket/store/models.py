@@ -27,6 +27,8 @@ REASON_BYTES = 4096
 TITLE_BYTES = 1024
 # Bodies are cut where they are made (tickets/engine.py); this bound only makes sure no item can outgrow it.
 BODY_BYTES = 100_000
+# The tickets table's pk is also the sort key of its `by_type` index: every item's pk is held to that limit.
+TICKETS_PK_BYTES = SORT_KEY_BYTES
 
 
 class KeyAttribute(UnicodeAttribute):
@@ -333,7 +335,7 @@ class TicketsByType(GlobalSecondaryIndex["TicketItem"]):
         projection = KeysOnlyProjection()
 
     item_type = UnicodeAttribute(hash_key=True)
-    pk = KeyAttribute(SORT_KEY_BYTES, range_key=True)
+    pk = KeyAttribute(TICKETS_PK_BYTES, range_key=True)
 
 
 class TicketItem(Model):
@@ -342,8 +344,7 @@ class TicketItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    # Also the sort key of `by_type`, whose limit is the lower.
-    pk = hash_key_attribute(SORT_KEY_BYTES)
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute(default="ticket")
     item_type = UnicodeAttribute(default="ticket")
     ref = UnicodeAttribute()
@@ -378,7 +379,7 @@ class LogEntry(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute()
     log = UnicodeAttribute(default="public_log")
     author_email = header_text(null=False)
@@ -397,7 +398,7 @@ class AttachmentItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     # `att#<sha256>#<file name>`: a long name makes it a digest form.
     sk = range_key_attribute()
     filename = header_text(null=False)
@@ -426,7 +427,7 @@ class RawMailReference(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute()
     sha256 = UnicodeAttribute()
     s3_key = UnicodeAttribute(null=True)
@@ -446,7 +447,7 @@ class PersonItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute(default="person")
     email = header_text(null=False)
     name = header_text()
@@ -465,7 +466,7 @@ class MessageLink(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute(default="msgid")
     ticket_ref = UnicodeAttribute()
 
@@ -491,7 +492,7 @@ class ContactItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute()
     email = header_text(null=False)
     message_key = UnicodeAttribute()
@@ -525,7 +526,7 @@ class OrganizationName(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute(default="orgname")
     org_id = UnicodeAttribute()
 
@@ -540,7 +541,7 @@ class SenderRate(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = hash_key_attribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
     sk = range_key_attribute(default="rate")
     value = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)

@@ -4,6 +4,8 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 from mail2ticket.settings import get_settings
@@ -44,11 +46,33 @@ def attachment_key(sha256: str) -> str:
     return f"attachments/{sha256}"
 
 
+# A mail's attachments are stored side by side: one at a time, 300 small files took seconds of round trips.
+UPLOAD_THREADS = 16
+_pending: list[Future[Any]] = []
+
+
+@cache
+def _uploads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="attachments")
+
+
 def put_attachment(data: bytes, content_type: str) -> str:
-    """Store an attachment's content under its sha256; returns the key."""
+    """Start storing an attachment's content under its sha256 and return its key at once; `wait_for_uploads`
+    returns once every attachment started is stored (nothing may refer to one before)."""
     key = attachment_key(sha256_hex(data))
-    client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=data, ContentType=content_type)
+    request = {"Bucket": get_settings().raw_bucket, "Key": key, "Body": data, "ContentType": content_type}
+    _pending.append(_uploads().submit(client("s3").put_object, **request))
     return key
+
+
+def wait_for_uploads() -> None:
+    """Wait until every attachment started is stored; raises the first failure (after waiting for all)."""
+    pending = list(_pending)
+    _pending.clear()
+    failures = [f.exception() for f in pending]
+    first = next((f for f in failures if f is not None), None)
+    if first is not None:
+        raise first
 
 
 # A mail whose replica could not be written, not even as an error replica: a small JSON object beside its raw

@@ -25,6 +25,7 @@ from mail2ticket.store.models import (
     SenderRate,
     TicketItem,
 )
+from mail2ticket.store.raw import wait_for_uploads
 from mail2ticket.store.replicas import whole
 from mail2ticket.tickets.lifecycle import CLOSED
 
@@ -184,6 +185,8 @@ class SenderThrottled(Exception):
 
 def commit(change: Commit) -> None:
     """Write the change; raises LostRace when this attempt no longer owns the replica."""
+    # Every item refers to stored content only: the attachments started are in S3 first.
+    wait_for_uploads()
     replica = change.replica
     actions: list[Action] = [
         Replica.status.set(change.status),
