@@ -75,21 +75,24 @@ class AwsCallRecorder(ClientHooks):
         super().__init__()
         self.calls: list[AwsCall] = []
         self._label = threading.local()
+        # The label of threads that set none: the worker threads a function starts work its requests too.
+        self._shared_label = "unlabelled"
         self._pending: dict[int, tuple[str, dict[str, Any]]] = {}
 
     @property
     def current_label(self) -> str:
-        return getattr(self._label, "value", "unlabelled")
+        return getattr(self._label, "value", self._shared_label)
 
     @contextmanager
     def label(self, value: str) -> Iterator[None]:
-        """Attribute the requests made inside the block to `value` (e.g. "processor")."""
-        previous = self.current_label
-        self._label.value = value
+        """Attribute the requests made inside the block to `value` (e.g. "processor"), and those of the
+        threads it starts."""
+        previous, shared = self.current_label, self._shared_label
+        self._label.value = self._shared_label = value
         try:
             yield
         finally:
-            self._label.value = previous
+            self._label.value, self._shared_label = previous, shared
 
     def watch(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build", self._before)
@@ -271,9 +274,17 @@ def grants_needed(call: AwsCall, region: str = "us-east-1", account: str = "1234
         index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""
         return [Grant(action, table + params["TableName"] + index)]
     if call.service == "s3":
+        # Deleting a given version of an object is an action of its own.
         if call.operation == "DeleteObjects":
-            objects = params["Delete"]["Objects"]
-            return [Grant(action, f"arn:aws:s3:::{params['Bucket']}/{o['Key']}") for o in objects]
+            return [
+                Grant(
+                    "s3:DeleteObjectVersion" if o.get("VersionId") else action,
+                    f"arn:aws:s3:::{params['Bucket']}/{o['Key']}",
+                )
+                for o in params["Delete"]["Objects"]
+            ]
+        if call.operation == "DeleteObject" and params.get("VersionId"):
+            action = "s3:DeleteObjectVersion"
         key = f"/{params['Key']}" if "Key" in params else ""
         return [Grant(action, f"arn:aws:s3:::{params['Bucket']}{key}")]
     if call.service == "sqs":
@@ -290,6 +301,10 @@ def grants_needed(call: AwsCall, region: str = "us-east-1", account: str = "1234
             else f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"
         )
         return [Grant(action, arn)]
+    if call.service == "email" and params.get("Source"):
+        # SES checks the identity a mail is sent from (its address; a domain identity covers it too).
+        address = params["Source"].rsplit("<", 1)[-1].rstrip(">")
+        return [Grant(action, f"arn:aws:ses:{region}:{account}:identity/{address}")]
     return [Grant(action, "*")]
 
 

@@ -10,7 +10,7 @@ tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 # Alarms watch these over every inbox at once, so they are also counted without the inbox dimension.
-ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed"})
+ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed", "MailSkipped"})
 
 
 def inbox_metric(name: str, inbox_id: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
