@@ -147,3 +147,50 @@ def test_a_throttled_read_of_one_inbox_fails_that_inbox_only(
     polled = {p["inbox_id"]: p for p in result["polled"]}
     assert "ProvisionedThroughputExceeded" in polled["alpha"]["error"]
     assert polled["beta"]["received"] == 1 and polled["beta"]["error"] is None
+
+
+def test_a_cleaner_run_throttled_at_any_request_fails_no_rule_for_good(
+    aws: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.clean_support import DAY, at, object_exists
+    from tests.integration.engine_support import all_replicas, inbox, make_mail, person, receive
+
+    wrong: dict[str, Any] = {}
+    with injected(monkeypatch) as (injector, _):
+        for n in itertools.count():
+            aws.reset()
+            # Given an undesired mail due for its purge, and a mail in error gone from the server long ago
+            person("alice@example.org")
+            inbox(error_behavior="keep")
+            now = int(clock_now())
+            receive("helpdesk", make_mail("I am away", headers={"Auto-Submitted": "auto-replied"}), now=now)
+            receive("helpdesk", make_mail("Who?", sender="stranger@example.net"), now=now)
+            [gone] = [r for r in all_replicas() if r.status == "error"]
+            _mark_gone(gone.inbox_id, gone.sk, now)
+            # When a cleaner run has its nth request throttled, then the next run goes through
+            injector.arm(n, "throttle")
+            with injector.running():
+                first = runner.run_cleaner(now=at(now + 10 * DAY))
+            fired, seen = injector.fired, [c.operation for c in injector.seen]
+            injector.arm(None)
+            runner.run_cleaner(now=at(now + 10 * DAY + 3600))
+            # Then the first run answered (naming what failed), and the work is done, once
+            states = {r.subject: (r.status, r.pending_action) for r in all_replicas()}
+            done = states == {"I am away": ("undesired", "delete")} and not object_exists(gone.s3_key)
+            if not done or (fired and not first["failed"]):
+                wrong[f"{n}: {seen[n] if fired else 'none'}"] = {"states": states, "first": first}
+            if not fired:
+                break
+    assert wrong == {}
+
+
+def clock_now() -> float:
+    import time
+
+    return time.time()
+
+
+def _mark_gone(inbox_id: str, sk: str, when: int) -> None:
+    from mail2ticket.store.models import Replica
+
+    Replica(inbox_id=inbox_id, sk=sk).update(actions=[Replica.disappeared_at.set(when)])

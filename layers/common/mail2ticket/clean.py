@@ -46,9 +46,20 @@ class CleanSummary:
 
 
 def clean_all(now: float | None = None, time_left_ms: Callable[[], int] | None = None) -> CleanSummary:
-    """Apply every rule once, each on at most `CLEAN_BATCH_SIZE` items, then save where each one stopped."""
-    run = _Run(int(now if now is not None else time.time()), time_left_ms)
+    """Apply every rule once, each on at most `CLEAN_BATCH_SIZE` items, then save where each one stopped.
+
+    A transient failure (throttling, a timeout) stops the rule it hit, or the run when it hits the reads all
+    rules need; the next run goes on from the saved cursors. Any other failure fails the function once every
+    rule had its turn, so that its alarm tells someone."""
     broken: list[Exception] = []
+    try:
+        run = _Run(int(now if now is not None else time.time()), time_left_ms)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        summary = CleanSummary(more=True, failed={"start": f"{type(exc).__name__}: {exc}"})
+        logger.warning("clean run not started", extra={"reason": str(exc)})
+        return summary
     for rule in (
         run.purge_undesired,
         run.release_closed_tickets,
@@ -56,26 +67,33 @@ def clean_all(now: float | None = None, time_left_ms: Callable[[], int] | None =
         run.delete_disappeared,
         run.remove_orphans,
     ):
-        # One rule's failure stops that rule only; it starts again from its cursor at the next run.
         cursors = dict(run.cursors)
         try:
             rule()
         except Exception as exc:
             run.cursors = cursors
-            run.summary.more = True
-            run.summary.failed[rule.__name__] = f"{type(exc).__name__}: {exc}"
-            logger.warning("clean rule failed", extra={"rule": rule.__name__, "reason": str(exc)})
-            if not is_transient(exc):
-                broken.append(exc)
-    cleaning.save_cursors(run.cursors, run.now)
+            _failed(run.summary, rule.__name__, exc, broken)
+    try:
+        cleaning.save_cursors(run.cursors, run.now)
+    except Exception as exc:
+        # Every write is conditioned on what justified it: a rule that starts again from older cursors
+        # finds its done work done.
+        _failed(run.summary, "save_cursors", exc, broken)
     summary = run.summary
     for name in ("purge_requested", "kept_mail_released", "replicas_deleted", "objects_removed"):
         metrics.add_metric(name=_metric(name), unit=MetricUnit.Count, value=getattr(summary, name))
     logger.info("clean finished", extra=summary.as_dict())
     if broken:
-        # Not a passing throttle: the function fails, so that its alarm tells someone.
         raise broken[0]
     return summary
+
+
+def _failed(summary: CleanSummary, step: str, exc: Exception, broken: list[Exception]) -> None:
+    summary.more = True
+    summary.failed[step] = f"{type(exc).__name__}: {exc}"
+    logger.warning("clean step failed", extra={"step": step, "reason": str(exc)})
+    if not is_transient(exc):
+        broken.append(exc)
 
 
 class _Run:
