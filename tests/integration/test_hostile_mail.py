@@ -247,3 +247,28 @@ def test_a_mail_not_even_an_error_replica_can_hold_is_skipped_listed_and_recorde
     assert [r["state"] for r in answer["recorded"]] == ["queued"]
     assert list(skip_records()) == []
     assert ticket_titles() == ["Ordinary 1", "Ordinary 2"]
+
+
+def test_the_content_of_a_huge_maildrop_is_kept_beside_the_poll_state_not_in_it(aws: object) -> None:
+    import os
+    import zlib
+
+    from mail2ticket.store import replicas as store
+
+    # Given a POP3 maildrop of 40,000 kept mails, whose UIDLs compress to far more than an item holds
+    uidls = "\n".join(os.urandom(12).hex() for _ in range(40_000))
+    assert len(zlib.compress(uidls.encode())) > 400 * 1024
+    lease = store.acquire_lease("pop", "poller-1", 1000, 300)
+    assert lease is not None
+
+    # When a poll records it, and the next poll reads it
+    store.save_mark(lease, "poller-1", 0, 0, uidls)
+    state = store.poll_state("pop")
+
+    # Then it is read back whole, and the poll state item holds only where it is
+    assert store.saved_present(state) == uidls
+    assert state.present is None and state.present_key
+    # and a small one goes back into the item
+    store.save_mark(lease, "poller-1", 0, 0, "a\nb")
+    state = store.poll_state("pop")
+    assert (store.saved_present(state), state.present_key) == ("a\nb", None)

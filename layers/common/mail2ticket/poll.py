@@ -236,14 +236,14 @@ class _InboxPoller:
             # (relocating is idempotent).
             self.queue.flush()
             if completed or not renumbered:
-                present_text = self._present_text(present, stored)
+                present_text = self._present_text(present, stored, previous)
                 store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water, present_text)
 
-    def _present_text(self, present: list[Locator], stored: list[Locator]) -> str:
+    def _present_text(self, present: list[Locator], stored: list[Locator], previous: str) -> str:
         """IMAP: UID ranges of the folder; POP3: the UIDLs present whose replica exists (the known ones)."""
         if not self.pop3:
             return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in uid_ranges(int(u) for u in present))
-        known = set(store.saved_present(self.state).split("\n")) | {str(s) for s in stored}
+        known = set(previous.split("\n")) | {str(s) for s in stored}
         return "\n".join(str(loc) for loc in present if str(loc) in known)
 
     def _store_message(self, uidvalidity: int, loc: Locator, raw: bytes, size: int) -> None:

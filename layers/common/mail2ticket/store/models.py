@@ -131,6 +131,8 @@ class PollState(Model):
     # The messages present in the folder at the last poll, zlib-compressed: UID ranges `1-40,42` (IMAP) or
     # newline-separated UIDLs (POP3). Absent from it = gone from the server since the last poll.
     present = BinaryAttribute(null=True, legacy_encoding=False)
+    # Where the content is instead when it is too large for this item (an S3 key, see replicas.save_mark).
+    present_key = UnicodeAttribute(null=True)
 
 
 class ReplicaStatus:

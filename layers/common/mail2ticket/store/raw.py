@@ -75,6 +75,13 @@ def wait_for_uploads() -> None:
         raise first
 
 
+def put_present(inbox_id: str, packed: bytes) -> str:
+    """Store an inbox's (compressed) folder content, too large for its poll state item; returns the key."""
+    key = f"poll/{inbox_id}/present.zlib"
+    client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=packed)
+    return key
+
+
 # A mail whose replica could not be written, not even as an error replica: a small JSON object beside its raw
 # mail, which the operator lists and retries (see record.py), and which keeps that raw mail from the cleaner.
 SKIPPED_PREFIX = "skipped/"
