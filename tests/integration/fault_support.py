@@ -9,9 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import make_msgid
 from typing import Any
 
 import boto3
@@ -20,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from infra.local import runner
 from infra.local.aws_calls import FaultInjector, Killed, forget_clients
+from tests.integration.engine_support import make_mail
 
 # Longer than the processor's lease and than the poll lease, and than the poller's re-queue delay.
 TICK_SECONDS = 1200
@@ -60,20 +58,11 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FaultInjector, C
 def mail(
     subject: str, in_reply_to: str | None = None, attachment: bool = False, sender: str = "alice@example.org"
 ) -> tuple[bytes, str]:
-    message = EmailMessage()
-    message["From"] = f"Alice Martin <{sender}>"
-    message["To"] = "support@example.com"
-    message["Subject"] = subject
-    message["Date"] = "Mon, 03 Nov 2025 10:12:00 +0100"
-    message["Message-ID"] = message_id = make_msgid(domain="example.org")
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    message.set_content(f"About: {subject}.")
-    if attachment:
-        message.add_attachment(
-            b"%PDF-1.4 " + subject.encode(), maintype="application", subtype="pdf", filename="a.pdf"
-        )
-    return message.as_bytes(policy=SMTP), message_id
+    """A mail and its Message-ID; with `attachment`, a small PDF of its own."""
+    files = {"a.pdf": b"%PDF-1.4 " + subject.encode()} if attachment else None
+    return make_mail(
+        subject, f"About: {subject}.", f"Alice Martin <{sender}>", in_reply_to=in_reply_to, attachments=files
+    )
 
 
 class Runs:

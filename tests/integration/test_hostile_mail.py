@@ -187,6 +187,15 @@ def _replica_put(status: str) -> Any:
     return matches
 
 
+def _poll_refusing(mail_account: MailAccount, runs: Runs, when: Any) -> None:
+    """A poll during which DynamoDB refuses the writes `when` picks; then a later mail, and time passes."""
+    runs.injector.arm(fault=REFUSE, when=when)
+    runs.poll()
+    runs.injector.arm(None)
+    mail_account.append(_ordinary(2))
+    runs.settle()
+
+
 def test_a_replica_that_cannot_be_written_becomes_an_error_replica_and_the_poll_moves_on(
     mail_account: MailAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -194,13 +203,8 @@ def test_a_replica_that_cannot_be_written_becomes_an_error_replica_and_the_poll_
     save(mail_account.inbox("helpdesk", unknown_caller_behavior="create_person"))
     mail_account.append(_ordinary(1))
     with injected(monkeypatch) as (injector, clock):
-        runs = Runs(injector, clock)
-        injector.arm(fault=REFUSE, when=_replica_put("new"))
         # When it is polled (the refusal lasts for this poll only) and later mails arrive
-        runs.poll()
-        injector.arm(None)
-        mail_account.append(_ordinary(2))
-        runs.settle()
+        _poll_refusing(mail_account, Runs(injector, clock), _replica_put("new"))
 
     # Then it is an error replica saying why, its raw mail kept, and the later mail is a ticket
     found = {r.subject or r.message_key: r for r in replicas("helpdesk")}
@@ -224,13 +228,9 @@ def test_a_mail_not_even_an_error_replica_can_hold_is_skipped_listed_and_recorde
     mail_account.append(_ordinary(1))
     with injected(monkeypatch) as (injector, clock):
         runs = Runs(injector, clock)
-        injector.arm(
-            fault=REFUSE, when=lambda c: c.operation == "PutItem" and "status" in c.params.get("Item", {})
+        _poll_refusing(
+            mail_account, runs, lambda c: c.operation == "PutItem" and "status" in c.params.get("Item", {})
         )
-        runs.poll()
-        injector.arm(None)
-        mail_account.append(_ordinary(2))
-        runs.settle()
         # the cleaner, long after, leaves its raw mail alone
         clock.advance(10 * 86400)
         with injector.running():

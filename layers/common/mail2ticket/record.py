@@ -37,7 +37,6 @@ class Recorded:
 
     message_key: str
     state: str
-    replica: Replica | None = None
     too_big: bool = False
 
 
@@ -101,9 +100,9 @@ def record_mail(
     if too_big and existing is None:
         logger.warning("mail over maximum_email_size", extra={"message_key": key, "size": size})
     if existing is not None and existing.status != ReplicaStatus.NEW:
-        return Recorded(key, KNOWN, existing, too_big)
+        return Recorded(key, KNOWN, too_big)
     queue.add(key, message_id)
-    return Recorded(key, QUEUED if existing is None else REQUEUED, existing or replica, too_big)
+    return Recorded(key, QUEUED if existing is None else REQUEUED, too_big)
 
 
 def content_key(message_id: str | None, sha256: str) -> str:
@@ -161,9 +160,9 @@ def _not_recorded(replica: Replica, cause: Exception, now: int) -> Recorded:
             raise
         return _skip(replica, f"{reason}; nor as an error replica: {type(exc).__name__}: {exc}", now)
     if existing is not None:
-        return Recorded(key, KNOWN, existing)
+        return Recorded(key, KNOWN)
     inbox_metric("MailError", inbox_id)
-    return Recorded(key, ERROR, error)
+    return Recorded(key, ERROR)
 
 
 def _skip(replica: Replica, reason: str, now: int) -> Recorded:

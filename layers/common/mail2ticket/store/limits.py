@@ -357,7 +357,7 @@ def _transact_write(operation: str, params: dict[str, Any]) -> None:
             f"DynamoDB would refuse {operation}: {len(items)} items, over its limit of 100"
         )
     total = 0
-    touched: set[tuple[str, str]] = set()
+    touched: set[str] = set()
     for entry in items:
         ((kind, request),) = entry.items()
         table_name = request["TableName"]
@@ -372,10 +372,7 @@ def _transact_write(operation: str, params: dict[str, Any]) -> None:
             total += _check_expressions(operation, table_name, request) + item_size(request["Key"])
             _check_key(operation, table_name, request["Key"])
             key = request["Key"]
-        identity = (table_name, repr(sorted(key.items())))
-        if identity in touched:
-            raise _refuse(operation, table_name, "two operations on one item in one transaction")
-        touched.add(identity)
+        _once(touched, operation, table_name, key, "two operations on one item in one transaction")
     if total > TRANSACTION_BYTES:
         raise RequestOverLimit(f"DynamoDB would refuse {operation}: {total:,} bytes, over its limit of 4 MB")
 
@@ -407,10 +404,7 @@ def _batch_write(operation: str, params: dict[str, Any]) -> None:
             else:
                 key = entry["DeleteRequest"]["Key"]
                 _check_key(operation, table_name, key)
-            identity = repr(sorted(key.items()))
-            if identity in keys:
-                raise _refuse(operation, table_name, "the same item twice in one batch")
-            keys.add(identity)
+            _once(keys, operation, table_name, key, "the same item twice in one batch")
     if total > BATCH_WRITE_BYTES:
         raise RequestOverLimit(f"DynamoDB would refuse {operation}: {total:,} bytes, over its limit of 16 MB")
 
@@ -425,10 +419,15 @@ def _batch_get(operation: str, params: dict[str, Any]) -> None:
         seen: set[str] = set()
         for key in request.get("Keys", []):
             _check_key(operation, table_name, key)
-            identity = repr(sorted(key.items()))
-            if identity in seen:
-                raise _refuse(operation, table_name, "the same key twice in one batch")
-            seen.add(identity)
+            _once(seen, operation, table_name, key, "the same key twice in one batch")
+
+
+def _once(seen: set[str], operation: str, table_name: str, key: dict[str, Any], what: str) -> None:
+    """DynamoDB refuses a transaction or batch that names one item twice."""
+    identity = f"{table_name}:{sorted(key.items())!r}"
+    if identity in seen:
+        raise _refuse(operation, table_name, what)
+    seen.add(identity)
 
 
 def _key_of(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
