@@ -123,7 +123,8 @@ def mail_account(aws: LocalStack, dovecot: Any) -> MailAccount:
 
 def new_mail_account(dovecot: Any) -> MailAccount:
     """A new, empty mailbox, its password stored in Secrets Manager."""
-    login = f"user{next(_users)}-{os.getpid()}@example.com"
+    # Unique even when this module is imported twice (as pytest's conftest and as tests.conftest).
+    login = f"user{next(_users)}-{os.getpid()}-{os.urandom(3).hex()}@example.com"
     password = f"pw-{os.urandom(8).hex()}"
     dovecot.add_user(login, password)
     secret = boto3.client("secretsmanager").create_secret(Name=f"mail2ticket/{login}", SecretString=password)
