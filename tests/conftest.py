@@ -123,7 +123,13 @@ class MailAccount:
 @pytest.fixture
 def mail_account(aws: LocalStack, dovecot: Any) -> MailAccount:
     """A new, empty mailbox for this test."""
-    login = f"user{next(_users)}-{os.getpid()}@example.com"
+    return new_mail_account(dovecot)
+
+
+def new_mail_account(dovecot: Any) -> MailAccount:
+    """A new, empty mailbox, its password stored in Secrets Manager."""
+    # Unique even when this module is imported twice (as pytest's conftest and as tests.conftest).
+    login = f"user{next(_users)}-{os.getpid()}-{os.urandom(3).hex()}@example.com"
     password = f"pw-{os.urandom(8).hex()}"
     dovecot.add_user(login, password)
     secret = boto3.client("secretsmanager").create_secret(Name=f"mail2ticket/{login}", SecretString=password)

@@ -16,8 +16,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> dict[str, str | None]:
     request = ProcessRequest.model_validate_json(record.body)
-    deliveries = int(record.attributes.approximate_receive_count or 1)
-    return process_message(request.inbox_id, request.message_key, deliveries=deliveries).as_dict()
+    return process_message(request.inbox_id, request.message_key).as_dict()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,8 +1,9 @@
-"""Record the AWS requests made in this process, by service and operation, through botocore's event hooks.
+"""Record the AWS requests made in this process, or make them fail, through botocore's event hooks.
 
 Every botocore client copies its session's event handlers when it is created, and pynamodb makes its own
-botocore sessions; so the recorder hooks the creation of every client and registers its handlers on each new
-client. Clients created before `start()` are not seen: `forget_clients()` drops the package's cached ones.
+botocore sessions; so the recorder and the fault injector hook the creation of every client and register their
+handlers on each new client. Clients created before `start()` are not seen: `forget_clients()` drops the
+package's cached ones.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import botocore.session
+from botocore.awsrequest import AWSResponse
 from botocore.model import OperationModel
 from pynamodb.models import Model
 
@@ -31,36 +33,19 @@ class AwsCall:
     response: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
-class AwsCallRecorder:
-    """Collects an `AwsCall` for every request of every botocore client created while it runs."""
+class ClientHooks:
+    """Registers handlers on every botocore client created while it runs (boto3's and pynamodb's alike)."""
 
     def __init__(self) -> None:
-        self.calls: list[AwsCall] = []
-        self._label = threading.local()
         self._original: Callable[..., Any] | None = None
-        self._pending: dict[int, tuple[str, dict[str, Any]]] = {}
 
-    @property
-    def current_label(self) -> str:
-        return getattr(self._label, "value", "unlabelled")
-
-    @contextmanager
-    def label(self, value: str) -> Iterator[None]:
-        """Attribute the requests made inside the block to `value` (e.g. "processor")."""
-        previous = self.current_label
-        self._label.value = value
-        try:
-            yield
-        finally:
-            self._label.value = previous
-
-    def start(self) -> AwsCallRecorder:
+    def start(self) -> Self:
         original = botocore.session.Session.create_client
-        recorder = self
+        hooks = self
 
         def create_client(session: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
             client = original(session, *args, **kwargs)
-            recorder.watch(client)
+            hooks.watch(client)
             return client
 
         self._original = original
@@ -73,7 +58,43 @@ class AwsCallRecorder:
             self._original = None
 
     def watch(self, client: Any) -> None:
-        """Register the recording hooks on one client."""
+        """Register the hooks on one client."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class AwsCallRecorder(ClientHooks):
+    """Collects an `AwsCall` for every request of every botocore client created while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[AwsCall] = []
+        self._label = threading.local()
+        # The label of threads that set none: the worker threads a function starts work its requests too.
+        self._shared_label = "unlabelled"
+        self._pending: dict[int, tuple[str, dict[str, Any]]] = {}
+
+    @property
+    def current_label(self) -> str:
+        return getattr(self._label, "value", self._shared_label)
+
+    @contextmanager
+    def label(self, value: str) -> Iterator[None]:
+        """Attribute the requests made inside the block to `value` (e.g. "processor"), and those of the
+        threads it starts."""
+        previous, shared = self.current_label, self._shared_label
+        self._label.value = self._shared_label = value
+        try:
+            yield
+        finally:
+            self._label.value, self._shared_label = previous, shared
+
+    def watch(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build", self._before)
         client.meta.events.register("after-call", self._after)
 
@@ -91,11 +112,115 @@ class AwsCallRecorder:
         """Requests per (service, operation), for one label or all."""
         return Counter((c.service, c.operation) for c in self.calls if label is None or c.label == label)
 
-    def __enter__(self) -> AwsCallRecorder:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+# ------------------------------------------------------------------------------------- faults
+
+
+class Killed(BaseException):
+    """The function's process ended (timeout, out of memory): no `except Exception` of the code sees it."""
+
+
+# The error each service answers when it throttles a request (after the SDK's own retries gave up).
+_THROTTLING = {
+    "dynamodb": ("ProvisionedThroughputExceededException", 400),
+    "s3": ("SlowDown", 503),
+    "sqs": ("RequestThrottled", 403),
+    "events": ("ThrottlingException", 400),
+    "secretsmanager": ("ThrottlingException", 400),
+    "email": ("Throttling", 400),
+}
+FAULTS = ("kill_before", "kill_after", "throttle")
+# Besides: `refuse`, the answer AWS gives a request it will never accept (ValidationException).
+REFUSE = "refuse"
+
+
+class FaultInjector(ClientHooks):
+    """Fails AWS requests made while `running`, the way an unlucky day would.
+
+    - `kill_before`: the process dies before the request is sent; `kill_after`: after AWS did what it asked,
+      before the code sees the answer. The rest of that run makes no request (each fails the same way), as a
+      dead process makes none: no clean-up code of the product (a `finally` that writes) has any effect.
+    - `throttle`: the request is answered with the service's throttling error; later ones go through.
+    - `refuse`: the request is answered with a ValidationException, as AWS answers what it never accepts.
+
+    `arm(at=N)` fails the Nth request (from 0) made from then on; `arm(when=...)` fails every request the
+    predicate picks, in every run (a mail that kills each processor that reads it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[AwsCall] = []
+        self._active = False
+        self._at: int | None = None
+        self._when: Callable[[AwsCall], bool] | None = None
+        self._fault = "throttle"
+        self._dead = False
+        self._params: dict[int, dict[str, Any]] = {}
+
+    def arm(
+        self, at: int | None = None, fault: str = "throttle", when: Callable[[AwsCall], bool] | None = None
+    ) -> None:
+        assert fault in (*FAULTS, REFUSE), fault
+        self.seen, self._at, self._when, self._fault = [], at, when, fault
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The block is one run of the function under test: its requests are counted, and may fail."""
+        self._active, self._dead = True, False
+        try:
+            yield
+        finally:
+            self._active = False
+
+    @property
+    def fired(self) -> bool:
+        """Whether the request `at` was reached."""
+        return self._at is not None and len(self.seen) > self._at
+
+    def watch(self, client: Any) -> None:
+        client.meta.events.register("before-parameter-build", self._params_of)
+        client.meta.events.register("before-call", self._before)
+        client.meta.events.register("after-call", self._after)
+
+    def _params_of(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self._params[threading.get_ident()] = dict(params)
+
+    def _hit(self, call: AwsCall, number: int) -> bool:
+        return number == self._at or (self._when is not None and self._when(call))
+
+    def _before(self, model: OperationModel, **kwargs: Any) -> Any:
+        if not self._active:
+            return None
+        if self._dead:
+            raise Killed(f"the process is dead: no {model.name}")
+        service = model.service_model.endpoint_prefix
+        call = AwsCall("", service, model.name, self._params.pop(threading.get_ident(), {}))
+        number = len(self.seen)
+        self.seen.append(call)
+        if not self._hit(call, number):
+            return None
+        if self._fault == "kill_before":
+            self._dead = True
+            raise Killed(f"killed before request {number}: {model.name}")
+        if self._fault in ("throttle", REFUSE):
+            code, status = (
+                ("ValidationException", 400)
+                if self._fault == REFUSE
+                else _THROTTLING.get(service, ("ThrottlingException", 400))
+            )
+            parsed = {
+                "Error": {"Code": code, "Message": f"{code} (injected)"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            }
+            return AWSResponse("https://throttled.invalid", status, {}, None), parsed
+        return None
+
+    def _after(self, model: OperationModel, **kwargs: Any) -> None:
+        if not self._active or self._dead or self._fault != "kill_after" or not self.seen:
+            return
+        if self._hit(self.seen[-1], len(self.seen) - 1):
+            self._dead = True
+            raise Killed(f"killed after request {len(self.seen) - 1}: {model.name}")
 
 
 # ------------------------------------------------------------------------------------- IAM actions
@@ -149,9 +274,17 @@ def grants_needed(call: AwsCall, region: str = "us-east-1", account: str = "1234
         index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""
         return [Grant(action, table + params["TableName"] + index)]
     if call.service == "s3":
+        # Deleting a given version of an object is an action of its own.
         if call.operation == "DeleteObjects":
-            objects = params["Delete"]["Objects"]
-            return [Grant(action, f"arn:aws:s3:::{params['Bucket']}/{o['Key']}") for o in objects]
+            return [
+                Grant(
+                    "s3:DeleteObjectVersion" if o.get("VersionId") else action,
+                    f"arn:aws:s3:::{params['Bucket']}/{o['Key']}",
+                )
+                for o in params["Delete"]["Objects"]
+            ]
+        if call.operation == "DeleteObject" and params.get("VersionId"):
+            action = "s3:DeleteObjectVersion"
         key = f"/{params['Key']}" if "Key" in params else ""
         return [Grant(action, f"arn:aws:s3:::{params['Bucket']}{key}")]
     if call.service == "sqs":
@@ -168,6 +301,10 @@ def grants_needed(call: AwsCall, region: str = "us-east-1", account: str = "1234
             else f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"
         )
         return [Grant(action, arn)]
+    if call.service == "email" and params.get("Source"):
+        # SES checks the identity a mail is sent from (its address; a domain identity covers it too).
+        address = params["Source"].rsplit("<", 1)[-1].rstrip(">")
+        return [Grant(action, f"arn:aws:ses:{region}:{account}:identity/{address}")]
     return [Grant(action, "*")]
 
 

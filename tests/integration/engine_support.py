@@ -36,8 +36,10 @@ def make_mail(
     references: str | None = None,
     headers: dict[str, str] | None = None,
     raw_header: bytes = b"",
+    attachments: dict[str, bytes] | None = None,
 ) -> tuple[bytes, str]:
-    """A mail and its Message-ID (without angle brackets); `raw_header` is inserted as is (folded lines)."""
+    """A mail and its Message-ID (without angle brackets); `raw_header` is inserted as is (folded lines);
+    `attachments` are PDF files by name."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -54,6 +56,8 @@ def make_mail(
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
+    for name, content in (attachments or {}).items():
+        message.add_attachment(content, maintype="application", subtype="pdf", filename=name)
     return raw_header + message.as_bytes(policy=SMTP), message_id.strip("<>")
 
 

@@ -1,6 +1,7 @@
 """Helpers of the poller's integration tests: mails, polls at increasing times, the resulting state."""
 
 import itertools
+import subprocess
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -38,6 +39,11 @@ def cycle() -> dict[str, Any]:
 
 def by_inbox(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["inbox_id"]: p for p in result["polled"]}
+
+
+def doveadm(server: Any, *args: str) -> None:
+    """Dovecot's admin command on the local server (e.g. to renumber a folder)."""
+    subprocess.run(["doveadm", "-c", str(server.config_path), *args], check=True, capture_output=True)
 
 
 def save(inbox: Any) -> None:

@@ -137,6 +137,7 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "LOG_LEVEL": "INFO",
         "POWERTOOLS_SERVICE_NAME": "processor",
         "MAX_PROCESS_ATTEMPTS": "5",
+        "PROCESSING_LEASE_SECONDS": "150",
     }
     assert function_environment(template, refs, "PollerFunction")["POWERTOOLS_SERVICE_NAME"] == "poller"
     assert function_environment(template, refs, "CleanerFunction")["POWERTOOLS_SERVICE_NAME"] == "cleaner"

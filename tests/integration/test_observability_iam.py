@@ -1,6 +1,7 @@
 """Every AWS request a function makes, recorded on the local stack, is allowed by that function's role."""
 
 import fnmatch
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -8,22 +9,30 @@ from email.policy import SMTP
 from email.utils import make_msgid
 from typing import Any
 
+import boto3
 import pytest
 
 from infra.local import runner
 from infra.local.aws_calls import AwsCall, AwsCallRecorder, forget_clients, grants_needed
 from infra.local.resources import LOCAL_ACCOUNT_ID
-from infra.local.stack import LocalStack
+from infra.local.stack import FUNCTIONS, LocalStack
 from tests.conftest import MailAccount
+from tests.integration.polling import doveadm
 
 pytestmark = pytest.mark.integration
 
 REGION = "us-east-1"
 
 
-def _mail(subject: str, in_reply_to: str | None = None, **headers: str) -> tuple[bytes, str]:
+def _mail(
+    subject: str,
+    in_reply_to: str | None = None,
+    attachments: int = 1,
+    sender: str = "Alice Martin <alice@example.org>",
+    **headers: str,
+) -> tuple[bytes, str]:
     message = EmailMessage()
-    message["From"] = "Alice Martin <alice@example.org>"
+    message["From"] = sender
     message["To"] = "support@example.com"
     message["Subject"] = subject
     message["Message-ID"] = message_id = make_msgid(domain="example.org")
@@ -32,7 +41,9 @@ def _mail(subject: str, in_reply_to: str | None = None, **headers: str) -> tuple
     for name, value in headers.items():
         message[name.replace("_", "-")] = value
     message.set_content("Some words.")
-    message.add_attachment(b"%PDF-1.4 tiny", maintype="application", subtype="pdf", filename="a.pdf")
+    for n in range(attachments):
+        content = b"%PDF-1.4 tiny " + subject.encode() + str(n).encode()
+        message.add_attachment(content, maintype="application", subtype="pdf", filename=f"a{n}.pdf")
     return message.as_bytes(policy=SMTP), message_id
 
 
@@ -64,26 +75,65 @@ def _arn_patterns(stack: LocalStack, resource: Any) -> list[str]:
     return [text]
 
 
-def _allowed(stack: LocalStack, function: str, call: AwsCall) -> list[str]:
-    """The grants `call` needs that the function's role lacks."""
+def _statements(stack: LocalStack, function: str) -> list[dict[str, Any]]:
     role_id = stack.template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = []
     for policy in stack.template["Resources"][role_id]["Properties"]["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             statements.append(statement["Fn::If"][1] if "Fn::If" in statement else statement)
-    missing = []
-    for grant in grants_needed(call, REGION, LOCAL_ACCOUNT_ID):
-        if not any(
-            grant.action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-            and any(
-                fnmatch.fnmatchcase(grant.resource, pattern)
-                for resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
-                for pattern in _arn_patterns(stack, resource)
-            )
-            for s in statements
-        ):
-            missing.append(f"{function}: {grant.action} on {grant.resource}")
-    return missing
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _grants(stack: LocalStack, function: str) -> list[tuple[str, str, str]]:
+    """Each (action, ARN pattern, how the template writes the resource) the function's role grants."""
+    return [
+        (action, pattern, json.dumps(resource))
+        for statement in _statements(stack, function)
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+        for pattern in _arn_patterns(stack, resource)
+    ]
+
+
+def _allowed(stack: LocalStack, function: str, call: AwsCall) -> list[str]:
+    """The grants `call` needs that the function's role lacks."""
+    grants = _grants(stack, function)
+    return [
+        f"{function}: {grant.action} on {grant.resource}"
+        for grant in grants_needed(call, REGION, LOCAL_ACCOUNT_ID)
+        if not any(grant.action == a and fnmatch.fnmatchcase(grant.resource, p) for a, p, _ in grants)
+    ]
+
+
+# The Lambda service writes the functions' logs and traces with their roles; the code makes no such request.
+RUNTIME_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def _unused(stack: LocalStack, function: str, calls: list[AwsCall]) -> list[str]:
+    """The grants of the function's role that none of its requests needed."""
+    needed = [
+        grant
+        for call in calls
+        if call.label == function
+        for grant in grants_needed(call, REGION, LOCAL_ACCOUNT_ID)
+    ]
+    return sorted(
+        {
+            f"{function}: {action} on {written}"
+            for action, pattern, written in _grants(stack, function)
+            if action not in RUNTIME_ACTIONS
+            and not any(g.action == action and fnmatch.fnmatchcase(g.resource, pattern) for g in needed)
+        }
+    )
 
 
 @pytest.fixture
@@ -94,28 +144,84 @@ def recorder() -> Iterator[AwsCallRecorder]:
     forget_clients()
 
 
-def test_each_function_role_allows_every_request_the_function_makes(
-    mail_account: MailAccount, aws: LocalStack, recorder: AwsCallRecorder
+def test_each_function_role_grants_exactly_what_the_function_uses(
+    mail_account: MailAccount,
+    aws: LocalStack,
+    recorder: AwsCallRecorder,
+    smtp: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from mail2ticket.record import content_key
+    from mail2ticket.settings import get_settings
+    from mail2ticket.store import raw as objects
     from mail2ticket.store.config import save_inbox
 
     # Given an inbox whose replies resolve then close a ticket: a request with an attachment, two replies to
-    # it and an auto-reply, so that every rule of the cleaner has work later
-    save_inbox(mail_account.inbox("helpdesk", stimuli=["new:ev_resolve", "resolved:ev_close"]))
+    # it, an auto-reply and a mail with 300 attachments (more than a transaction holds), so that every rule
+    # of the cleaner has work later; errors are forwarded to the administrators through SES
+    boto3.client("ses").verify_email_identity(EmailAddress="support@example.com")
+    save_inbox(
+        mail_account.inbox(
+            "helpdesk",
+            stimuli=["new:ev_resolve", "resolved:ev_close"],
+            notify_errors_to="admin@example.com",
+            notify_errors_from="support@example.com",
+        )
+    )
     first, first_id = _mail("Printer jammed")
     mail_account.append(first)
-    mail_account.append(_mail("Re: Printer jammed", in_reply_to=first_id)[0])
+    # (a reply that also refers to a mail the system never saw: looked for among every inbox's replicas)
+    mail_account.append(
+        _mail("Re: Printer jammed", in_reply_to=first_id, References="<unknown@example.org>")[0]
+    )
     mail_account.append(_mail("Re: Printer jammed", in_reply_to=first_id)[0])
     mail_account.append(_mail("Out of office", Auto_Submitted="auto-replied")[0])
+    mail_account.append(_mail("Many files", attachments=300)[0])
+    # and a mail from an unknown sender on a strict inbox, its error forwarded to the administrators
+    save_inbox(
+        mail_account.inbox(
+            "strict",
+            mailbox="Strict",
+            unknown_caller_behavior="reject",
+            notify_errors_to="admin@example.com",
+            notify_errors_from="support@example.com",
+        )
+    )
+    mail_account.append(_mail("From a stranger", sender="stranger@example.net")[0], folder="Strict")
+    # and a mail whose replica could not be written once, held by a skip record
+    skipped = _mail("Skipped once")[0]
+    sha256, s3_key = objects.put_raw(skipped)
+    record = {"inbox_id": "helpdesk", "message_key": content_key(None, sha256), "sha256": sha256}
+    objects.put_skip_record(
+        objects.skip_key(sha256, "helpdesk", record["message_key"]), {**record, "s3_key": s3_key, "size": 1}
+    )
     now = datetime.now(UTC)
 
-    # When each function runs, its requests labelled with its name (the queue's event source uses the
-    # processor's role, so its receives and deletes count as the processor's)
+    # When each function runs over every path, its requests labelled with its name (the queue's event source
+    # uses the processor's role, so its receives and deletes count as the processor's): polls (the second
+    # queues again what is still new), the skipped mail recorded again, processing, a retry
     with recorder.label("PollerFunction"):
         runner.run_poller(now=now)
+        runner.run_poller(now=now + timedelta(minutes=15))
+        runner.invoke("poller", {"retry_skipped": {}})
     with recorder.label("ProcessorFunction"):
         runner.drain_queue()
         runner.retry("helpdesk", "1:1")
+    # another stranger, its error forwarded through an SMTP relay with a login
+    _through_smtp_relay(smtp, monkeypatch)
+    mail_account.append(_mail("From another stranger", sender="stranger@example.net")[0], folder="Strict")
+    with recorder.label("PollerFunction"):
+        runner.run_poller(now=now + timedelta(minutes=30))
+    with recorder.label("ProcessorFunction"):
+        runner.drain_queue()
+    monkeypatch.delenv("SMTP_HOST")
+    get_settings.cache_clear()
+    # the server renumbers the folder: the poll relocates what it knows
+    doveadm(
+        mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "99", "INBOX"
+    )
+    with recorder.label("PollerFunction"):
+        runner.run_poller(now=now + timedelta(minutes=45))
     # (the cleaner asks for the closed ticket's mails to go, polls delete them, the undesired one is purged,
     # and the replicas of mails gone from the server expire with their raw mail)
     for day in (1, 2, 10, 11, 30):
@@ -133,10 +239,28 @@ def test_each_function_role_allows_every_request_the_function_makes(
         m for call in recorder.calls if call.label != "unlabelled" for m in _allowed(aws, call.label, call)
     ]
     assert missing == []
-    assert recorder.counts("ProcessorFunction")[("dynamodb", "TransactWriteItems")] >= 4
+    # and grants nothing that none of its requests needed
+    unused = [u for function in FUNCTIONS for u in _unused(aws, function, recorder.calls)]
+    assert unused == []
+    processor = recorder.counts("ProcessorFunction")
+    assert (
+        processor[("dynamodb", "TransactWriteItems")] >= 4 and processor[("dynamodb", "BatchWriteItem")] >= 1
+    )
     cleaner = recorder.counts("CleanerFunction")
     assert cleaner[("dynamodb", "DeleteItem")] >= 1 and cleaner[("s3", "DeleteObjects")] >= 1
     assert recorder.counts("PollerFunction")[("dynamodb", "UpdateItem")] >= 1
+
+
+def _through_smtp_relay(smtp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mail2ticket.settings import get_settings
+
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="mail2ticket/smtp-relay", SecretString=json.dumps({"username": "u", "password": "p"})
+    )
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("SMTP_SECRET_ARN", secret["ARN"])
+    get_settings.cache_clear()
 
 
 def test_a_request_outside_the_role_is_reported(aws: LocalStack) -> None:

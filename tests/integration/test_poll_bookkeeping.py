@@ -2,17 +2,15 @@
 
 import os
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 
 from infra.local import runner
 from tests.conftest import GraphAccount, MailAccount
-from tests.integration.polling import by_inbox, cycle, mail, poll, replicas, save, ticket_titles
+from tests.integration.polling import by_inbox, cycle, doveadm, mail, poll, replicas, save, ticket_titles
 
 pytestmark = pytest.mark.integration
 
@@ -108,10 +106,6 @@ def test_a_connection_cut_in_the_middle_of_a_fetch_loses_and_doubles_nothing(
     assert ticket_titles() == subjects
 
 
-def _doveadm(server: Any, *args: str) -> None:
-    subprocess.run(["doveadm", "-c", str(server.config_path), *args], check=True, capture_output=True)
-
-
 def test_a_changed_uidvalidity_reprocesses_nothing(mail_account: MailAccount) -> None:
     from mail2ticket.store.replicas import poll_state
 
@@ -124,7 +118,7 @@ def test_a_changed_uidvalidity_reprocesses_nothing(mail_account: MailAccount) ->
     old_uidvalidity = poll_state("renumbered").uidvalidity
 
     # When the server renumbers the folder, and a new mail arrives
-    _doveadm(
+    doveadm(
         mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "4242", "INBOX"
     )
     mail_account.append(mail("Really new"))
@@ -144,7 +138,7 @@ def test_after_a_renumbering_of_known_mail_later_polls_fetch_nothing(mail_accoun
     for subject in ("First", "Second"):
         mail_account.append(mail(subject))
     cycle()
-    _doveadm(
+    doveadm(
         mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "777", "INBOX"
     )
 
@@ -164,12 +158,12 @@ def test_a_mail_gone_when_the_folder_is_renumbered_is_recorded_as_disappeared(
     for subject in ("Kept", "Deleted", "Also kept"):
         mail_account.append(mail(subject))
     cycle()
-    _doveadm(
+    doveadm(
         mail_account.server, "expunge", "-u", mail_account.login, "mailbox", "INBOX", "subject", "Deleted"
     )
 
     # When the server renumbers the folder
-    _doveadm(
+    doveadm(
         mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "999", "INBOX"
     )
     result = by_inbox(cycle())["renumbered"]

@@ -107,7 +107,8 @@ def _resource_target(function: str, resource: Any) -> str:
             return "secrets"
         if text == SES_ARN:
             return "ses"
-        match = re.fullmatch(r"\$\{(\w+)\.Arn\}/(index/\*|\*)", text)
+        # the whole resource, its indexes, or its objects under one prefix
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}/(index/\*|\*|[\w-]+/\*)", text)
         if match:
             return match.group(1)
     return f"unrecognised resource {resource!r}"

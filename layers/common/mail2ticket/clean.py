@@ -18,6 +18,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mail2ticket.config.models import EmailStorage, InboxConfig
+from mail2ticket.errors import is_transient
 from mail2ticket.observability import logger, metrics
 from mail2ticket.settings import get_settings
 from mail2ticket.store import cleaning
@@ -35,27 +36,64 @@ class CleanSummary:
     replicas_deleted: int = 0
     objects_removed: int = 0
     examined: dict[str, int] = field(default_factory=dict)
-    # A rule stopped on its batch size or on time: the next run goes on from the stored cursor.
+    # A rule stopped on its batch size, on time or on a failure: the next run goes on from the stored cursor.
     more: bool = False
+    # Rules that failed in this run, with the reason.
+    failed: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def clean_all(now: float | None = None, time_left_ms: Callable[[], int] | None = None) -> CleanSummary:
-    """Apply every rule once, each on at most `CLEAN_BATCH_SIZE` items, then save where each one stopped."""
-    run = _Run(int(now if now is not None else time.time()), time_left_ms)
-    run.purge_undesired()
-    run.release_closed_tickets()
-    run.release_deleted_tickets()
-    run.delete_disappeared()
-    run.remove_orphans()
-    cleaning.save_cursors(run.cursors, run.now)
+    """Apply every rule once, each on at most `CLEAN_BATCH_SIZE` items, then save where each one stopped.
+
+    A transient failure (throttling, a timeout) stops the rule it hit, or the run when it hits the reads all
+    rules need; the next run goes on from the saved cursors. Any other failure fails the function once every
+    rule had its turn, so that its alarm tells someone."""
+    broken: list[Exception] = []
+    try:
+        run = _Run(int(now if now is not None else time.time()), time_left_ms)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        summary = CleanSummary(more=True, failed={"start": f"{type(exc).__name__}: {exc}"})
+        logger.warning("clean run not started", extra={"reason": str(exc)})
+        return summary
+    for rule in (
+        run.purge_undesired,
+        run.release_closed_tickets,
+        run.release_deleted_tickets,
+        run.delete_disappeared,
+        run.remove_orphans,
+    ):
+        cursors = dict(run.cursors)
+        try:
+            rule()
+        except Exception as exc:
+            run.cursors = cursors
+            _failed(run.summary, rule.__name__, exc, broken)
+    try:
+        cleaning.save_cursors(run.cursors, run.now)
+    except Exception as exc:
+        # Every write is conditioned on what justified it: a rule that starts again from older cursors
+        # finds its done work done.
+        _failed(run.summary, "save_cursors", exc, broken)
     summary = run.summary
     for name in ("purge_requested", "kept_mail_released", "replicas_deleted", "objects_removed"):
         metrics.add_metric(name=_metric(name), unit=MetricUnit.Count, value=getattr(summary, name))
     logger.info("clean finished", extra=summary.as_dict())
+    if broken:
+        raise broken[0]
     return summary
+
+
+def _failed(summary: CleanSummary, step: str, exc: Exception, broken: list[Exception]) -> None:
+    summary.more = True
+    summary.failed[step] = f"{type(exc).__name__}: {exc}"
+    logger.warning("clean step failed", extra={"step": step, "reason": str(exc)})
+    if not is_transient(exc):
+        broken.append(exc)
 
 
 class _Run:

@@ -84,9 +84,7 @@ def process_here(now: float | None = None) -> BatchHandler:
             handled = handled_as_request(message)
             if handled.inbox_id is not None and handled.message_key is not None:
                 try:
-                    outcome = process_message(
-                        handled.inbox_id, handled.message_key, now=now, deliveries=message.receive_count
-                    )
+                    outcome = process_message(handled.inbox_id, handled.message_key, now=now)
                 except Exception as exc:
                     handled.error = f"{type(exc).__name__}: {exc}"
                 else:

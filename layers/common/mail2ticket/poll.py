@@ -1,14 +1,10 @@
 """Poller entry: read every due inbox, store each new message in S3, record its replica, queue it, and carry
 out the mailbox actions other components recorded on replicas."""
 
-import hashlib
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -28,12 +24,15 @@ from mail2ticket.mailbox.session import (
     open_session,
 )
 from mail2ticket.observability import inbox_metric, logger, metrics
+from mail2ticket.record import ERROR, KNOWN, QUEUED, SKIPPED, record_mail
+from mail2ticket.record import retry_skipped as record_skipped
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
+from mail2ticket.store.bounds import MESSAGE_KEY_BYTES, bounded_key
 from mail2ticket.store.config import inboxes, load_global_config
 from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus, graph_message_key
 from mail2ticket.store.queue import QueueBatch
-from mail2ticket.store.raw import put_raw
+from mail2ticket.store.raw import sha256_hex
 from mail2ticket.store.secrets import get_secret
 
 _MARK_EVERY = 50
@@ -47,6 +46,8 @@ class InboxPoll:
     skipped: int = 0
     relocated: int = 0
     too_big: int = 0
+    # Mails whose replica could not be written: recorded as error replicas, or skip records.
+    unrecorded: int = 0
     disappeared: int = 0
     actions_done: int = 0
     actions_failed: int = 0
@@ -73,11 +74,16 @@ def poll_all(now: float | None = None) -> PollSummary:
     for inbox in inboxes():
         if not inbox.active:
             continue
-        state = store.poll_state(inbox.inbox_id)
-        if state.last_poll_at is not None and state.last_poll_at + inbox.periodicity_seconds > now_s:
-            summary.not_due += 1
+        try:
+            state = store.poll_state(inbox.inbox_id)
+            if state.last_poll_at is not None and state.last_poll_at + inbox.periodicity_seconds > now_s:
+                summary.not_due += 1
+                continue
+            leased = store.acquire_lease(inbox.inbox_id, owner, now_s, get_settings().poll_lease_seconds)
+        except Exception as exc:
+            # A throttled read of one inbox's state fails that inbox's poll, never the others'.
+            summary.polled.append(_failed(inbox.inbox_id, exc))
             continue
-        leased = store.acquire_lease(inbox.inbox_id, owner, now_s, get_settings().poll_lease_seconds)
         if leased is None:
             summary.leased_elsewhere += 1
             continue
@@ -86,6 +92,18 @@ def poll_all(now: float | None = None) -> PollSummary:
     metrics.add_metric(name="InboxesFailed", unit=MetricUnit.Count, value=summary.failed)
     logger.info("poll finished", extra={"polled": len(summary.polled), "failed": summary.failed})
     return summary
+
+
+def retry_skipped(now: float | None = None) -> list[dict[str, str]]:
+    """Record again the mails that skip records hold (an operator's action, once the cause is fixed)."""
+    max_size = parse_size(load_global_config().maximum_email_size)
+    done = record_skipped(max_size, int(now if now is not None else time.time()))
+    for recorded in done:
+        logger.info(
+            "skipped mail recorded again",
+            extra={"message_key": recorded.message_key, "state": recorded.state},
+        )
+    return [{"message_key": r.message_key, "state": r.state} for r in done]
 
 
 def poll_inbox(
@@ -113,13 +131,24 @@ def poll_inbox(
         result.error = f"{type(exc).__name__}: {exc}"
         logger.warning("inbox poll failed", extra={"reason": result.error})
     finally:
-        store.release_lease(lease, owner, now, result.error)
+        try:
+            store.release_lease(lease, owner, now, result.error)
+        except Exception:
+            # The lease then runs out by itself; the next poll reads from the saved mark.
+            logger.exception("poll lease not released")
         inbox_metric("MailReceived", inbox.inbox_id, result.received)
         inbox_metric("PollFailed", inbox.inbox_id, 1 if result.error else 0)
         inbox_metric(
             "PollDuration", inbox.inbox_id, (time.monotonic() - started) * 1000, MetricUnit.Milliseconds
         )
         logger.remove_keys(["inbox_id", "mailbox"])
+    return result
+
+
+def _failed(inbox_id: str, exc: Exception) -> InboxPoll:
+    result = InboxPoll(inbox_id, error=f"{type(exc).__name__}: {exc}")
+    logger.warning("inbox poll failed", extra={"inbox_id": inbox_id, "reason": result.error})
+    inbox_metric("PollFailed", inbox_id)
     return result
 
 
@@ -156,7 +185,6 @@ class _InboxPoller:
         # Known mails found again while a whole folder is reconciled (relocated, or by Graph's immutable id).
         self.reconciled: set[str] = set()
         self.queue = QueueBatch(inbox.inbox_id)
-        self.message_ids: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ re-queue
 
@@ -170,9 +198,8 @@ class _InboxPoller:
             elif replica.status == ReplicaStatus.NEW or (replica.processing_until or 0) < self.now:
                 stuck.append(replica)
         for replica in stuck:
-            self.message_ids[replica.message_key] = replica.message_id
-            self._sent(self.queue.add(replica.message_key))
-        self._sent(self.queue.flush())
+            self.queue.add(replica.message_key, replica.message_id)
+        self.queue.flush()
         for replica in stuck:
             store.mark_queued(replica, self.now)
         self.result.requeued += len(stuck)
@@ -212,7 +239,7 @@ class _InboxPoller:
                 if not self.pop3:
                     mark.handled(int(loc))
                 if count % _MARK_EVERY == 0 and not renumbered:
-                    self._sent(self.queue.flush())
+                    self.queue.flush()
                     store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water)
             if renumbered:
                 self._record_unfound()
@@ -222,84 +249,51 @@ class _InboxPoller:
             # there. If queueing fails, the mark stays where it was: the next poll finds these replicas still
             # new and queues them. An interrupted reconciliation is not recorded: the next poll redoes it
             # (relocating is idempotent).
-            self._sent(self.queue.flush())
+            self.queue.flush()
             if completed or not renumbered:
-                present_text = self._present_text(present, stored)
+                present_text = self._present_text(present, stored, previous)
                 store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water, present_text)
 
-    def _present_text(self, present: list[Locator], stored: list[Locator]) -> str:
+    def _present_text(self, present: list[Locator], stored: list[Locator], previous: str) -> str:
         """IMAP: UID ranges of the folder; POP3: the UIDLs present whose replica exists (the known ones)."""
         if not self.pop3:
             return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in uid_ranges(int(u) for u in present))
-        known = set(store.saved_present(self.state).split("\n")) | {str(s) for s in stored}
+        known = set(previous.split("\n")) | {str(s) for s in stored}
         return "\n".join(str(loc) for loc in present if str(loc) in known)
-
-    def _sent(self, keys: list[str]) -> None:
-        for key in keys:
-            message_id = self.message_ids.pop(key, None)
-            logger.info("mail queued", extra={"message_key": key, "message_id": message_id})
 
     def _store_message(self, uidvalidity: int, loc: Locator, raw: bytes, size: int) -> None:
         """S3, then the replica, then the queue (sent ten at a time, always before the mark moves past them):
         a crash anywhere leaves a state the next poll completes."""
-        inbox_id = self.inbox.inbox_id
-        too_big = size > self.max_size
-        sha256, key = put_raw(raw, prefix="big" if too_big else "raw")
-        if self.renumbered_known is not None and self._relocate_by_hash(sha256, uidvalidity, loc):
+        if self.renumbered_known is not None and self._relocate_by_hash(sha256_hex(raw), uidvalidity, loc):
             return
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
-        message_id = next(iter(message_ids(_header(headers, "message-id"))), None)
-        message_key = self._message_key(uidvalidity, loc, message_id, sha256)
-        replica = Replica(
-            inbox_id=inbox_id,
-            sk=Replica.sort_key(message_key),
-            message_key=message_key,
-            **self._place(uidvalidity, loc),
-            message_id=message_id,
-            sha256=sha256,
-            s3_key=key,
+        recorded = record_mail(
+            self.inbox.inbox_id,
+            raw,
+            self.queue,
+            self.now,
+            max_size=self.max_size,
+            message_key=None if self.by_message_id else self._location_key(uidvalidity, loc),
             size=size,
-            from_addr=_header(headers, "from")[:512] or None,
-            subject=_header(headers, "subject")[:512] or None,
-            date=_header(headers, "date")[:64] or None,
-            status=ReplicaStatus.NEW,
-            created_at=self.now,
-            last_seen=self.now,
-            open_since=self.now,
+            uid=None if self.pop3 or self.graph else int(loc),
+            uidvalidity=None if self.pop3 or self.graph else uidvalidity,
+            graph_id=str(loc) if self.graph else None,
         )
-        existing = store.create_replica(replica)
-        if existing is not None and existing.disappeared_at is not None:
-            store.mark_present(existing, self.now)
-        if self.by_message_id:
-            store.put_locator(inbox_id, uidvalidity, int(loc), message_key)
-        if too_big and existing is None:
-            self.result.too_big += 1
-            logger.warning("mail over maximum_email_size", extra={"message_key": message_key, "size": size})
-        if existing is not None and existing.status != ReplicaStatus.NEW:
-            self.result.skipped += 1
-            return
-        self.message_ids[message_key] = message_id
-        self._sent(self.queue.add(message_key))
-        if existing is None:
+        if recorded.state == QUEUED:
             self.result.received += 1
+            self.result.too_big += recorded.too_big
+        elif recorded.state == KNOWN:
+            self.result.skipped += 1
+        elif recorded.state in (ERROR, SKIPPED):
+            self.result.unrecorded += 1
         else:
             self.result.requeued += 1
 
-    def _place(self, uidvalidity: int, loc: Locator) -> dict[str, Any]:
-        """Where the replica says its mail is: UIDVALIDITY and UID (IMAP), the immutable id (Graph)."""
-        if self.graph:
-            return {"graph_id": str(loc)}
-        return {} if self.pop3 else {"uid": int(loc), "uidvalidity": uidvalidity}
-
-    def _message_key(self, uidvalidity: int, loc: Locator, message_id: str | None, sha256: str) -> str:
-        if self.pop3:
-            return str(loc)
+    def _location_key(self, uidvalidity: int, loc: Locator) -> str:
+        """The message key of a mail named by where it is: its UIDL (POP3), the digest of its immutable id
+        (Graph), else `uidvalidity:uid`."""
         if self.graph:
             return graph_message_key(str(loc))
-        if self.by_message_id:
-            # A mail without Message-ID is identified by its content instead.
-            return "mid:" + hashlib.sha256(message_id.encode()).hexdigest() if message_id else "sha:" + sha256
-        return f"{uidvalidity}:{loc}"
+        return str(loc) if self.pop3 else f"{uidvalidity}:{loc}"
 
     # ------------------------------------------------------------------ renumbered folder
 
@@ -311,7 +305,8 @@ class _InboxPoller:
         unknown: list[Locator] = []
         for uid, header in session.message_ids(list(uids)).items():
             message_id = next(iter(message_ids(header)), None)
-            keys = self.renumbered_known.by_message_id.get(message_id or "")
+            # Replicas hold a long Message-ID in its bounded form.
+            keys = self.renumbered_known.by_message_id.get(Replica.message_id.serialize(message_id or ""))
             if keys:
                 self._relocate(keys.pop(0), uidvalidity, uid)
                 mark.handled(int(uid))
@@ -360,7 +355,7 @@ class _InboxPoller:
             self._follow_delta(session, None, full=True)
         finally:
             # Also after a cut connection: what was stored is queued; the link stays before its page.
-            self._sent(self.queue.flush())
+            self.queue.flush()
 
     def _follow_delta(self, session: DeltaSession, link: str | None, full: bool) -> None:
         # A whole-folder round recognises known mail by immutable id, then by Message-ID, then by content.
@@ -380,7 +375,7 @@ class _InboxPoller:
                     new.append(message.locator)
             for loc, raw in session.fetch(new):
                 self._store_message(0, loc, raw, len(raw))
-            self._sent(self.queue.flush())
+            self.queue.flush()
             store.save_delta(self.lease, self.owner, session.folder_id, page.link, full and not page.complete)
         if full and link is None:
             self._record_unfound()
@@ -388,7 +383,7 @@ class _InboxPoller:
     def _relocate_by_message_id(self, message: DeltaMessage) -> bool:
         assert self.renumbered_known is not None
         message_id = next(iter(message_ids(message.message_id)), None)
-        keys = self.renumbered_known.by_message_id.get(message_id or "", [])
+        keys = self.renumbered_known.by_message_id.get(Replica.message_id.serialize(message_id or ""), [])
         key = next((k for k in keys if k not in self.reconciled), None)
         if key is None:
             return False
@@ -413,7 +408,8 @@ class _InboxPoller:
 
     def _record_disappeared_pop3(self, previous: str) -> None:
         gone = [uidl for uidl in previous.split("\n") if uidl and uidl not in self.present]
-        for replica in store.replicas_by_key(self.inbox.inbox_id, gone) if gone else []:
+        keys = [bounded_key(uidl, MESSAGE_KEY_BYTES) for uidl in gone]
+        for replica in store.replicas_by_key(self.inbox.inbox_id, keys) if keys else []:
             store.mark_disappeared(replica, _int(self.state.last_poll_at), self.now)
             self.result.disappeared += 1
 
@@ -522,11 +518,3 @@ def _uids_of(ranges: str) -> list[int]:
             first, _, last = part.partition("-")
             uids.extend(range(int(first), int(last or first) + 1))
     return uids
-
-
-def _header(headers: object, name: str) -> str:
-    try:
-        value = headers.get(name)  # type: ignore[attr-defined]
-        return " ".join(str(value).split()) if value is not None else ""
-    except Exception:
-        return ""

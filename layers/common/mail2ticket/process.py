@@ -2,14 +2,16 @@
 
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 
 from mail2ticket.config.models import ErrorBehavior, GlobalConfig, InboxConfig
-from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError
+from mail2ticket.errors import ConfigurationError, ErrorCode, PermanentError, TransientError, is_transient
 from mail2ticket.mail.parse import ParsedMail, parse_mail
 from mail2ticket.observability import inbox_metric, logger, metrics
 from mail2ticket.settings import get_settings
@@ -17,7 +19,7 @@ from mail2ticket.store import events, notify
 from mail2ticket.store import tickets as repo
 from mail2ticket.store.config import load_global_config, load_inbox
 from mail2ticket.store.models import Replica, ReplicaStatus
-from mail2ticket.store.raw import get_object
+from mail2ticket.store.raw import get_object, wait_for_uploads
 from mail2ticket.tickets.engine import Outcome, automatic_reason, plan, undesired
 from mail2ticket.tickets.notices import error_forward, rejection_reply
 
@@ -43,13 +45,14 @@ class Claim:
     mail: ParsedMail | None = None
 
 
-def process_message(
-    inbox_id: str, message_key: str, now: float | None = None, deliveries: int = 1
-) -> Outcome:
+def process_message(inbox_id: str, message_key: str, now: float | None = None) -> Outcome:
     """Process one replica; transient failures raise (the queue retries), the rest end in a final status.
 
-    `deliveries` is the queue's receive count: at MAX_PROCESS_ATTEMPTS (the queue's maxReceiveCount) a
-    transient failure is recorded as an error, then raised so that the queue moves the message to its DLQ.
+    Each claim of the replica counts one attempt, so an attempt that never ended (the processor timed out or
+    ran out of memory) counts too. A failure that is not transient is retried until MAX_PROCESS_ATTEMPTS (the
+    queue's maxReceiveCount) attempts; the last one records the error, then raises so that the queue moves the
+    message to its DLQ. The claim after that records the error before the mail is read again. A transient
+    failure (throttling, a timeout, a 5xx) does not count: the mail is retried until AWS answers.
     """
     now_s = int(now if now is not None else time.time())
     # One invocation handles a batch: the previous message's keys must not leak into this one's lines.
@@ -64,17 +67,19 @@ def process_message(
     if replica.status in ReplicaStatus.FINAL:
         return _already_done(replica)
     claim = _claim(replica, now_s)
+    limit = get_settings().max_attempts
     try:
-        outcome = _outcome(claim, now_s)
+        abandoned = int(claim.replica.attempts) > limit
+        outcome = _abandon(claim, now_s) if abandoned else _outcome(claim, now_s)
     except repo.LostRace:
         return _already_done(Replica.get(inbox_id, Replica.sort_key(message_key)))
     except Exception as exc:
-        attempts = max(int(claim.replica.attempts), deliveries)
-        if attempts < get_settings().max_attempts:
-            _release(claim, now_s)
+        transient = is_transient(exc)
+        if transient or int(claim.replica.attempts) < limit:
+            _release(claim, now_s, counted=not transient)
             raise
         reason = f"{type(exc).__name__}: {exc}"[:500]
-        outcome = _record_error(claim, ErrorCode.INTERNAL, f"{reason} (after {attempts} attempts)", now_s)
+        outcome = _record_error(claim, ErrorCode.INTERNAL, f"{reason} (after {limit} attempts)", now_s)
         _finish(claim, outcome)
         raise
     _finish(claim, outcome)
@@ -86,9 +91,29 @@ def _outcome(claim: Claim, now: int) -> Outcome:
     try:
         return _apply(claim, now)
     except PermanentError as exc:
+        # Decided by the error, not the step: a permanent error raised from throttling is retried.
+        if is_transient(exc):
+            raise TransientError(f"{exc.code}: {exc.message}") from exc
         return _record_error(claim, exc.code, exc.message, now)
     except ConfigurationError as exc:
+        if is_transient(exc):
+            raise TransientError(str(exc)) from exc
         return _record_error(claim, ErrorCode.INTERNAL, str(exc), now)
+
+
+def _abandon(claim: Claim, now: int) -> Outcome:
+    """The claim after the last attempt: those attempts ended without a result, so the mail is not read again
+    (it may be what ends them); the error is recorded, its raw mail kept, the administrators told."""
+    replica = claim.replica
+    with suppress(ConfigurationError):
+        claim.inbox = load_inbox(replica.inbox_id)
+        claim.settings = load_global_config()
+    earlier = int(replica.attempts) - 1
+    message = (
+        f"{earlier} attempts ended without a result: the processor timed out, ran out of memory or was "
+        f"stopped while handling this mail, so it is not read again. Its raw mail is kept at {replica.s3_key}"
+    )
+    return _record_error(claim, ErrorCode.INTERNAL, message, now)
 
 
 def _apply(claim: Claim, now: int) -> Outcome:
@@ -107,7 +132,14 @@ def _apply(claim: Claim, now: int) -> Outcome:
     claim.raw_read = True
     claim.mail = mail = parse_mail(raw)
     del raw
-    change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
+    try:
+        change, outcome = plan(inbox, settings, replica, mail, claim.attempt_id, now)
+    except Exception:
+        # The attachments a failed plan started storing do not outlive its attempt (the commit waits for the
+        # others, and fails if one was not stored).
+        with suppress(Exception):
+            wait_for_uploads()
+        raise
     try:
         repo.commit(change)
     except repo.SenderThrottled:
@@ -158,18 +190,19 @@ def _claim(replica: Replica, now: int) -> Claim:
     return Claim(replica, attempt_id)
 
 
-def _release(claim: Claim, now: int) -> None:
-    """Give the replica back so that the queue's next delivery can claim it at once."""
+def _release(claim: Claim, now: int, counted: bool) -> None:
+    """Give the replica back so that the queue's next delivery can claim it at once; an attempt that failed
+    for a transient reason gives its count back too."""
+    actions: list[Action] = [
+        Replica.status.set(ReplicaStatus.NEW),
+        Replica.processing_until.remove(),
+        Replica.updated_at.set(now),
+    ]
+    if not counted:
+        actions.append(Replica.attempts.add(-1))
     try:
-        claim.replica.update(
-            actions=[
-                Replica.status.set(ReplicaStatus.NEW),
-                Replica.processing_until.remove(),
-                Replica.updated_at.set(now),
-            ],
-            condition=Replica.attempt_id == claim.attempt_id,
-        )
-    except UpdateError:
+        claim.replica.update(actions=actions, condition=Replica.attempt_id == claim.attempt_id)
+    except Exception:
         logger.exception("could not release the replica; its lease will expire")
 
 

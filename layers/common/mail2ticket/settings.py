@@ -19,7 +19,10 @@ class Settings(BaseModel):
     process_dlq_url: str = Field("", alias="PROCESS_DLQ_URL")
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
-    processing_lease_seconds: int = Field(900, alias="PROCESSING_LEASE_SECONDS", ge=1)
+    # How long a claim keeps other attempts off a replica: at least the processor's timeout (a claim made
+    # late in an invocation outlives it), below the queue's visibility timeout (the next delivery of a
+    # message whose invocation died can claim the replica again). The template sets it from the timeout.
+    processing_lease_seconds: int = Field(150, alias="PROCESSING_LEASE_SECONDS", ge=1)
     poll_lease_seconds: int = Field(300, alias="POLL_LEASE_SECONDS", ge=1)
     smtp_host: str = Field("", alias="SMTP_HOST")
     smtp_port: int = Field(587, alias="SMTP_PORT", ge=1, le=65535)

@@ -147,7 +147,6 @@ class InboxConfig(BaseModel):
     mailbox: str = "INBOX"
     secret_arn: str = ""
     periodicity_seconds: int = Field(60, ge=1)
-    trace: bool = False
     behavior: Behavior = Behavior.CREATE_OR_UPDATE
     email_storage: EmailStorage = EmailStorage.KEEP
     target_folder: str = ""

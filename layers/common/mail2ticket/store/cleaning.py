@@ -26,6 +26,7 @@ from mail2ticket.store.models import (
     TicketItem,
     graph_message_key,
 )
+from mail2ticket.store.raw import skip_referenced
 
 Key = dict[str, Any]
 
@@ -243,8 +244,12 @@ def sha256_of(key: str) -> tuple[str, str] | None:
 
 
 def mail_referenced(sha256: str) -> bool:
-    """A replica of any inbox, or a ticket that keeps the mail, still needs this raw EML."""
-    return any(True for _ in Replica.by_sha256.query(sha256, limit=1)) or ticket_referenced(sha256)
+    """A replica of any inbox, a ticket that keeps the mail, or a skip record still needs this raw EML."""
+    return (
+        any(True for _ in Replica.by_sha256.query(sha256, limit=1))
+        or ticket_referenced(sha256)
+        or skip_referenced(sha256)
+    )
 
 
 def ticket_referenced(sha256: str) -> bool:

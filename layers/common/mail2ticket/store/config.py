@@ -18,6 +18,9 @@ from mail2ticket.store.clients import client
 from mail2ticket.store.models import InboxItem
 
 GLOBAL_ID = "#global"  # inbox ids cannot contain '#', so this key never names an inbox
+# Attributes earlier versions wrote on every inbox item and that nothing reads any more: left out when an item
+# is read, so that such an item stays valid (and goes at its next write).
+RETIRED_ATTRIBUTES = frozenset({"trace"})
 
 
 class GlobalConfigItem(Model):
@@ -53,7 +56,7 @@ def inboxes() -> Iterator[InboxConfig]:
 
 
 def inbox_items() -> Iterator[dict[str, Any]]:
-    """Every inbox item exactly as stored, attributes unknown to the model included."""
+    """Every inbox item as stored, attributes unknown to the model included (retired ones left out)."""
     paginator = client("dynamodb").get_paginator("scan")
     for page in paginator.paginate(TableName=get_settings().inboxes_table):
         for item in page["Items"]:
@@ -63,7 +66,8 @@ def inbox_items() -> Iterator[dict[str, Any]]:
 
 
 def inbox_item(inbox_id: str) -> dict[str, Any]:
-    """One inbox item exactly as stored (an item edited in the console may hold anything)."""
+    """One inbox item as stored (an item edited in the console may hold anything; retired attributes left
+    out)."""
     found = client("dynamodb").get_item(
         TableName=get_settings().inboxes_table, Key={"inbox_id": {"S": inbox_id}}, ConsistentRead=True
     )
@@ -98,7 +102,11 @@ def _raise_missing(exc: Exception, inbox_id: str) -> None:
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     deserializer = TypeDeserializer()
-    return {name: _number(deserializer.deserialize(value)) for name, value in item.items()}
+    return {
+        name: _number(deserializer.deserialize(value))
+        for name, value in item.items()
+        if name not in RETIRED_ATTRIBUTES
+    }
 
 
 def _number(value: Any) -> Any:

@@ -17,8 +17,62 @@ from pynamodb.models import Model
 
 from mail2ticket.config.models import InboxConfig
 from mail2ticket.settings import get_settings
+from mail2ticket.store.bounds import PARTITION_KEY_BYTES, SORT_KEY_BYTES, bounded_key, bounded_text
 
 _settings = get_settings()
+
+# Bounds of the texts an item holds from a mail's headers or from a server's answers: with every mail's body
+# bounded apart and the raw mail in S3, no item nears DynamoDB's 400 KB.
+HEADER_BYTES = 2048
+REASON_BYTES = 4096
+TITLE_BYTES = 1024
+# Bodies are cut where they are made (tickets/engine.py); this bound only makes sure no item can outgrow it.
+BODY_BYTES = 100_000
+# The tickets table's pk is also the sort key of its `by_type` index: every item's pk is held to that limit.
+TICKETS_PK_BYTES = SORT_KEY_BYTES
+
+
+class KeyAttribute(UnicodeAttribute):
+    """A string key (of the table or an index) that never exceeds DynamoDB's limit: a longer value is written
+    and looked up as its digest form (see bounds.py), a shorter one as it is."""
+
+    def __init__(self, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_bytes = max_bytes
+
+    def serialize(self, value: Any) -> str:
+        return bounded_key(str(value), self.max_bytes)
+
+
+class TextAttribute(UnicodeAttribute):
+    """A text stored cut to `max_bytes` of UTF-8 (with a visible mark), always valid UTF-8."""
+
+    def __init__(self, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_bytes = max_bytes
+
+    def serialize(self, value: Any) -> str:
+        return bounded_text(str(value), self.max_bytes)
+
+
+def hash_key_attribute(max_bytes: int = PARTITION_KEY_BYTES, **kwargs: Any) -> KeyAttribute:
+    return KeyAttribute(max_bytes, hash_key=True, **kwargs)
+
+
+def range_key_attribute(**kwargs: Any) -> KeyAttribute:
+    return KeyAttribute(SORT_KEY_BYTES, range_key=True, **kwargs)
+
+
+def header_text(null: bool = True) -> TextAttribute:
+    return TextAttribute(HEADER_BYTES, null=null)
+
+
+def reason_text() -> TextAttribute:
+    return TextAttribute(REASON_BYTES, null=True)
+
+
+def body_text(null: bool = True) -> TextAttribute:
+    return TextAttribute(BODY_BYTES, null=null)
 
 
 def _attribute_for(annotation: Any) -> Attribute[Any]:
@@ -67,14 +121,14 @@ class PollState(Model):
     class Meta:
         table_name = _settings.replicas_table
 
-    inbox_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default=POLL_STATE_SK)
+    inbox_id = hash_key_attribute()
+    sk = range_key_attribute(default=POLL_STATE_SK)
     uidvalidity = NumberAttribute(null=True)
     high_water = NumberAttribute(default=0)
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
     last_poll_at = NumberAttribute(null=True)
-    last_error = UnicodeAttribute(null=True)
+    last_error = reason_text()
     # The messages present in the folder at the last poll, zlib-compressed: UID ranges `1-40,42` (IMAP) or
     # newline-separated UIDLs (POP3). Absent from it = gone from the server since the last poll.
     present = BinaryAttribute(null=True, legacy_encoding=False)
@@ -84,6 +138,8 @@ class PollState(Model):
     delta_link = UnicodeAttribute(null=True)
     delta_folder = UnicodeAttribute(null=True)
     delta_full = BooleanAttribute(null=True)
+    # Where the content is instead when it is too large for this item (an S3 key, see replicas.save_mark).
+    present_key = UnicodeAttribute(null=True)
 
 
 class ReplicaStatus:
@@ -106,7 +162,7 @@ class ReplicasByMessageId(GlobalSecondaryIndex["Replica"]):
         # reply finds are read whole.
         projection = KeysOnlyProjection()
 
-    message_id = UnicodeAttribute(hash_key=True)
+    message_id = hash_key_attribute()
 
 
 class OpenReplicas(GlobalSecondaryIndex["Replica"]):
@@ -186,24 +242,26 @@ class Replica(Model):
     class Meta:
         table_name = _settings.replicas_table
 
-    inbox_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+    inbox_id = hash_key_attribute()
+    sk = range_key_attribute()
     message_key = UnicodeAttribute()
     uid = NumberAttribute(null=True)
-    message_id = UnicodeAttribute(null=True)
+    # Bounded as every indexed value is; a longer Message-ID is whole (up to 4 KB) in message_id_full.
+    message_id = KeyAttribute(PARTITION_KEY_BYTES, null=True)
+    message_id_full = reason_text()
     sha256 = UnicodeAttribute()
     s3_key = UnicodeAttribute()
     size = NumberAttribute()
-    from_addr = UnicodeAttribute(null=True)
-    subject = UnicodeAttribute(null=True)
-    date = UnicodeAttribute(null=True)
+    from_addr = header_text()
+    subject = header_text()
+    date = header_text()
     status = UnicodeAttribute(default=ReplicaStatus.NEW)
     attempts = NumberAttribute(default=0)
     attempt_id = UnicodeAttribute(null=True)
     processing_until = NumberAttribute(null=True)
     error_code = UnicodeAttribute(null=True)
-    error_message = UnicodeAttribute(null=True)
-    undesired_reason = UnicodeAttribute(null=True)
+    error_message = reason_text()
+    undesired_reason = reason_text()
     ticket_ref = UnicodeAttribute(null=True)
     pending_action = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
@@ -218,7 +276,7 @@ class Replica(Model):
     action_folder = UnicodeAttribute(null=True)
     action_done_at = NumberAttribute(null=True)
     action_result = UnicodeAttribute(null=True)
-    action_error = UnicodeAttribute(null=True)
+    action_error = reason_text()
     disappeared_at = NumberAttribute(null=True)
     # Set by the final commit of an undesired mail; removed once the cleaner asked for its purge.
     undesired_at = NumberAttribute(null=True)
@@ -253,8 +311,8 @@ class Locator(Model):
     class Meta:
         table_name = _settings.replicas_table
 
-    inbox_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+    inbox_id = hash_key_attribute()
+    sk = range_key_attribute()
     message_key = UnicodeAttribute()
 
     @staticmethod
@@ -292,27 +350,38 @@ class TicketsToClean(GlobalSecondaryIndex["TicketItem"]):
     mail_cleanup_at = NumberAttribute(range_key=True)
 
 
+class TicketsByType(GlobalSecondaryIndex["TicketItem"]):
+    """Tickets (only they carry `item_type`) by type; the item's pk is this index's sort key."""
+
+    class Meta:
+        index_name = "by_type"
+        projection = KeysOnlyProjection()
+
+    item_type = UnicodeAttribute(hash_key=True)
+    pk = KeyAttribute(TICKETS_PK_BYTES, range_key=True)
+
+
 class TicketItem(Model):
     """The ticket itself: pk `ticket#<ref>`, sk `ticket`."""
 
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="ticket")
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute(default="ticket")
     item_type = UnicodeAttribute(default="ticket")
     ref = UnicodeAttribute()
     ticket_class = UnicodeAttribute()
-    title = UnicodeAttribute()
-    description = UnicodeAttribute()
+    title = TextAttribute(TITLE_BYTES)
+    description = body_text(null=False)
     # Sanitized HTML of the mail, inline images pointing at their attachment's key; None for text mail.
-    description_html = UnicodeAttribute(null=True)
-    caller_email = UnicodeAttribute()
+    description_html = body_text()
+    caller_email = header_text(null=False)
     org = UnicodeAttribute(null=True)
     origin = UnicodeAttribute(default="mail")
     status = UnicodeAttribute(default="new")
     inbox_id = UnicodeAttribute()
-    message_id = UnicodeAttribute(null=True)
+    message_id = reason_text()
     defaults = MapAttribute[str, Any](null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
@@ -322,6 +391,7 @@ class TicketItem(Model):
     mail_cleanup = TicketsToClean()
     # The agent (a person's address) the ticket is assigned to.
     agent = UnicodeAttribute(null=True)
+    by_type = TicketsByType()
 
     @staticmethod
     def key(ref: str) -> str:
@@ -335,14 +405,14 @@ class LogEntry(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute()
     log = UnicodeAttribute(default="public_log")
-    author_email = UnicodeAttribute()
-    text = UnicodeAttribute()
-    full_text = UnicodeAttribute(null=True)
-    html = UnicodeAttribute(null=True)
-    message_id = UnicodeAttribute(null=True)
+    author_email = header_text(null=False)
+    text = body_text(null=False)
+    full_text = body_text()
+    html = body_text()
+    message_id = reason_text()
     inbox_id = UnicodeAttribute(null=True)
     message_key = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
@@ -354,10 +424,11 @@ class AttachmentItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    filename = UnicodeAttribute()
-    content_type = UnicodeAttribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    # `att#<sha256>#<file name>`: a long name makes it a digest form.
+    sk = range_key_attribute()
+    filename = header_text(null=False)
+    content_type = TextAttribute(255)
     size = NumberAttribute()
     sha256 = UnicodeAttribute()
     s3_key = UnicodeAttribute()
@@ -382,8 +453,8 @@ class RawMailReference(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute()
     sha256 = UnicodeAttribute()
     s3_key = UnicodeAttribute(null=True)
     inbox_id = UnicodeAttribute(null=True)
@@ -402,10 +473,10 @@ class PersonItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="person")
-    email = UnicodeAttribute()
-    name = UnicodeAttribute(null=True)
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute(default="person")
+    email = header_text(null=False)
+    name = header_text()
     org = UnicodeAttribute(null=True)
     extra_values = MapAttribute[str, Any](null=True)
     created_at = NumberAttribute()
@@ -421,8 +492,8 @@ class MessageLink(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="msgid")
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute(default="msgid")
     ticket_ref = UnicodeAttribute()
     # True for a mail the system sent about the ticket; a received mail's link has none.
     sent = BooleanAttribute(null=True)
@@ -449,9 +520,9 @@ class ContactItem(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    email = UnicodeAttribute()
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute()
+    email = header_text(null=False)
     message_key = UnicodeAttribute()
     created_at = NumberAttribute()
 
@@ -483,8 +554,8 @@ class OrganizationName(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="orgname")
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute(default="orgname")
     org_id = UnicodeAttribute()
 
     @staticmethod
@@ -498,8 +569,8 @@ class SenderRate(Model):
     class Meta:
         table_name = _settings.tickets_table
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default="rate")
+    pk = hash_key_attribute(TICKETS_PK_BYTES)
+    sk = range_key_attribute(default="rate")
     value = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)
 

@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict
 
+from mail2ticket.observability import logger
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
 
@@ -39,10 +40,12 @@ class QueueBatch:
     def __init__(self, inbox_id: str) -> None:
         self.inbox_id = inbox_id
         self._keys: list[str] = []
+        self._message_ids: dict[str, str | None] = {}
 
-    def add(self, message_key: str) -> list[str]:
+    def add(self, message_key: str, message_id: str | None = None) -> list[str]:
         """Queue one replica; returns the keys sent when the batch filled up."""
         self._keys.append(message_key)
+        self._message_ids[message_key] = message_id
         return self.flush() if len(self._keys) == BATCH_SIZE else []
 
     def flush(self) -> list[str]:
@@ -57,6 +60,10 @@ class QueueBatch:
         )
         refused = {int(f["Id"]): f.get("Code", "?") for f in response.get("Failed", [])}
         self._keys = [key for n, key in enumerate(keys) if n in refused]
+        for n, key in enumerate(keys):
+            if n not in refused:
+                message_id = self._message_ids.pop(key, None)
+                logger.info("mail queued", extra={"message_key": key, "message_id": message_id})
         if refused:
             detail = ", ".join(f"{keys[n]} ({code})" for n, code in refused.items())
             raise QueueSendFailed(f"SQS refused {len(refused)} of {len(keys)} messages: {detail}")

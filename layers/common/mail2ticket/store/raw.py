@@ -2,6 +2,11 @@
 
 import base64
 import hashlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
+from typing import Any
 
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
@@ -41,8 +46,75 @@ def attachment_key(sha256: str) -> str:
     return f"attachments/{sha256}"
 
 
+# A mail's attachments are stored side by side: one at a time, 300 small files took seconds of round trips.
+UPLOAD_THREADS = 16
+_pending: list[Future[Any]] = []
+
+
+@cache
+def _uploads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="attachments")
+
+
 def put_attachment(data: bytes, content_type: str) -> str:
-    """Store an attachment's content under its sha256; returns the key."""
+    """Start storing an attachment's content under its sha256 and return its key at once; `wait_for_uploads`
+    returns once every attachment started is stored (nothing may refer to one before)."""
     key = attachment_key(sha256_hex(data))
-    client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=data, ContentType=content_type)
+    request = {"Bucket": get_settings().raw_bucket, "Key": key, "Body": data, "ContentType": content_type}
+    _pending.append(_uploads().submit(client("s3").put_object, **request))
     return key
+
+
+def wait_for_uploads() -> None:
+    """Wait until every attachment started is stored; raises the first failure (after waiting for all)."""
+    pending = list(_pending)
+    _pending.clear()
+    failures = [f.exception() for f in pending]
+    first = next((f for f in failures if f is not None), None)
+    if first is not None:
+        raise first
+
+
+def put_present(inbox_id: str, packed: bytes) -> str:
+    """Store an inbox's (compressed) folder content, too large for its poll state item; returns the key."""
+    key = f"poll/{inbox_id}/present.zlib"
+    client("s3").put_object(Bucket=get_settings().raw_bucket, Key=key, Body=packed)
+    return key
+
+
+# A mail whose replica could not be written, not even as an error replica: a small JSON object beside its raw
+# mail, which the operator lists and retries (see record.py), and which keeps that raw mail from the cleaner.
+SKIPPED_PREFIX = "skipped/"
+
+
+def skip_key(sha256: str, inbox_id: str, message_key: str) -> str:
+    return f"{SKIPPED_PREFIX}{sha256}/{inbox_id}/{sha256_hex(message_key.encode())[:32]}.json"
+
+
+def put_skip_record(key: str, record: dict[str, Any]) -> None:
+    client("s3").put_object(
+        Bucket=get_settings().raw_bucket,
+        Key=key,
+        Body=json.dumps(record, sort_keys=True).encode(),
+        ContentType="application/json",
+    )
+
+
+def skip_records() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every skip record: its key and content."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=get_settings().raw_bucket, Prefix=SKIPPED_PREFIX):
+        for stored in page.get("Contents", []):
+            yield stored["Key"], dict(json.loads(get_object(stored["Key"])))
+
+
+def skip_referenced(sha256: str) -> bool:
+    """A skip record still points at the raw mail with this sha256."""
+    answer = client("s3").list_objects_v2(
+        Bucket=get_settings().raw_bucket, Prefix=f"{SKIPPED_PREFIX}{sha256}/", MaxKeys=1
+    )
+    return bool(answer.get("Contents"))
+
+
+def delete_skip_record(key: str) -> None:
+    client("s3").delete_object(Bucket=get_settings().raw_bucket, Key=key)

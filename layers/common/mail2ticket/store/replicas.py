@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from mail2ticket.errors import Mail2TicketError
+from mail2ticket.store import raw as objects
 from mail2ticket.store.models import (
     REPLICA_SK_PREFIX,
     Locator,
@@ -54,13 +55,23 @@ def release_lease(state: PollState, owner: str, now: int, error: str | None) -> 
         state.update(actions=actions, condition=PollState.lease_owner == owner)
 
 
+# The folder's content at the last poll is kept in the poll state item while it is small; a larger one (a
+# POP3 maildrop of tens of thousands of kept mails) goes to S3, so the item stays far below DynamoDB's 400 KB.
+PRESENT_INLINE_BYTES = 128 * 1024
+
+
 def save_mark(
     state: PollState, owner: str, uidvalidity: int, high_water: int, present: str | None = None
 ) -> None:
     """Record progress (and the folder's content, when given), only while this poller holds the lease."""
     actions: list[Action] = [PollState.uidvalidity.set(uidvalidity), PollState.high_water.set(high_water)]
     if present is not None:
-        actions.append(PollState.present.set(zlib.compress(present.encode())))
+        packed = zlib.compress(present.encode())
+        if len(packed) <= PRESENT_INLINE_BYTES:
+            actions += [PollState.present.set(packed), PollState.present_key.remove()]
+        else:
+            key = objects.put_present(state.inbox_id, packed)
+            actions += [PollState.present.remove(), PollState.present_key.set(key)]
     state.update(actions=actions, condition=PollState.lease_owner == owner)
 
 
@@ -75,7 +86,12 @@ def save_delta(state: PollState, owner: str, folder_id: str, link: str, full: bo
 
 
 def saved_present(state: PollState) -> str:
-    return zlib.decompress(state.present).decode() if state.present else ""
+    """The folder's content recorded by the last poll (empty before the first)."""
+    if state.present:
+        return zlib.decompress(state.present).decode()
+    if state.present_key:
+        return zlib.decompress(objects.get_object(state.present_key)).decode()
+    return ""
 
 
 def create_replica(replica: Replica) -> Replica | None:

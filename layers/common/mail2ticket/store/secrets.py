@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mail2ticket.errors import ConfigurationError
+from mail2ticket.errors import ConfigurationError, TransientError, is_transient
 from mail2ticket.store.clients import client
 
 _MAX_AGE_SECONDS = 300
@@ -24,6 +24,8 @@ def get_secret(arn: str) -> str:
     try:
         value = _provider().get(arn, max_age=_MAX_AGE_SECONDS)
     except GetParameterError as exc:
+        if is_transient(exc):
+            raise TransientError(f"cannot read secret {arn} now: {exc}") from None
         raise ConfigurationError(f"cannot read secret {arn}: {exc}") from None
     return str(value)
 

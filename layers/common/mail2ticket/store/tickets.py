@@ -25,6 +25,7 @@ from mail2ticket.store.models import (
     SenderRate,
     TicketItem,
 )
+from mail2ticket.store.raw import wait_for_uploads
 from mail2ticket.store.replicas import whole
 from mail2ticket.tickets.lifecycle import CLOSED
 
@@ -53,8 +54,10 @@ def get_ticket(ref: str) -> TicketItem | None:
 
 def tickets_for_message_ids(message_ids: Iterable[str]) -> dict[str, str]:
     """Message-ID -> ticket ref for the ids the system knows."""
-    keys = [(MessageLink.key(mid), "msgid") for mid in dict.fromkeys(message_ids)]
-    return {link.pk.removeprefix("msgid#"): link.ticket_ref for link in MessageLink.batch_get(keys)}
+    # A link's key is stored in its bounded form: the answer is mapped back through that same form.
+    by_key = {MessageLink.pk.serialize(MessageLink.key(mid)): mid for mid in dict.fromkeys(message_ids)}
+    links = MessageLink.batch_get([(key, "msgid") for key in by_key])
+    return {by_key[link.pk]: link.ticket_ref for link in links if link.pk in by_key}
 
 
 def replicas_with_message_ids(message_ids: Iterable[str]) -> Iterator[Replica]:
@@ -189,6 +192,8 @@ class SenderThrottled(Exception):
 
 def commit(change: Commit) -> None:
     """Write the change; raises LostRace when this attempt no longer owns the replica."""
+    # Every item refers to stored content only: the attachments started are in S3 first.
+    wait_for_uploads()
     replica = change.replica
     actions: list[Action] = [
         Replica.status.set(change.status),
