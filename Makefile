@@ -11,6 +11,8 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
+# The SAM CLI would otherwise print its telemetry notice and send usage data from every run.
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help venv lock demo up down test lint format validate build unit integration clean schemas bench-mail \
 	bench-poll bench-cost bench-cli
@@ -19,8 +21,8 @@ help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
 	@echo "make up        start the local stack in the background (mail2ticket --local uses it); make down stops it"
 	@echo "make test      install what is missing, lint, validate the template, run every test"
-	@echo "make lint      ruff, ruff format --check, mypy, cfn-lint"
-	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
+	@echo "make lint      ruff, ruff format --check, mypy"
+	@echo "make validate  sam validate --lint: the SAM transform, then cfn-lint, on template.yaml"
 	@echo "make build     sam build (Lambda artifacts under .aws-sam/)"
 	@echo "make schemas   regenerate schemas/*.schema.json from the configuration models"
 	@echo "make lock      re-resolve the three locks from their .in files (UPGRADE=1: newest versions allowed)"
@@ -74,7 +76,6 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/cfn-lint template.yaml
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
@@ -82,7 +83,6 @@ format: venv
 
 validate: venv $(SAM_VENV)/.installed
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
-	$(VENV)/bin/cfn-lint template.yaml
 
 # sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's.
 build: $(SAM_VENV)/.installed

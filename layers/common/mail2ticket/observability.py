@@ -1,10 +1,15 @@
 """The one logger, tracer and metrics object of every function, and per-inbox metrics."""
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 logger = Logger()
 metrics = Metrics()
+# An invocation that counted nothing (no inbox due, a batch of duplicates) has nothing to publish: that is no
+# reason for a warning line in the function's log.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # Alarms watch these over every inbox at once, so they are also counted without the inbox dimension.
 ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed", "MailSkipped"})
