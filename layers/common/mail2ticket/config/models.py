@@ -123,6 +123,9 @@ class InboxConfig(BaseModel):
     mailbox: str = "INBOX"
     secret_arn: str = ""
     periodicity_seconds: int = Field(60, ge=1)
+    # A dead server (one that accepts and never answers) costs a poll this long, then the inbox backs off.
+    connect_timeout_seconds: int = Field(10, ge=1, le=120)
+    operation_timeout_seconds: int = Field(30, ge=1, le=300)
     trace: bool = False
     behavior: Behavior = Behavior.CREATE_OR_UPDATE
     email_storage: EmailStorage = EmailStorage.KEEP

@@ -10,14 +10,25 @@ from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, Unexp
 
 from mail2ticket.config.models import InboxConfig
 from mail2ticket.errors import ConfigurationError
-from mail2ticket.mailbox.imap import TIMEOUT_SECONDS
-from mail2ticket.mailbox.session import MailboxError, open_session
+from mail2ticket.mailbox.oauth import OAuthTokenError
+from mail2ticket.mailbox.session import MailboxError, ServerThrottled, open_session
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     folders: list[tuple[str, int | None]]
     uidvalidity: int
+
+
+# What a mail server (or the way to it) can raise: failure_reason says which step failed and why.
+SERVER_FAILURES = (
+    OSError,
+    MailboxError,
+    imaplib.IMAP4.error,
+    poplib.error_proto,
+    UnexpectedCommandStatusError,
+    OAuthTokenError,
+)
 
 
 class ProbeFailed(ConfigurationError):
@@ -34,16 +45,23 @@ def probe(inbox: InboxConfig, password: str) -> ProbeResult:
 
 
 def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
-    """One line naming the step that failed: DNS, connection, TLS, login or folder."""
+    """One line naming the step that failed: DNS, connection, timeout, TLS, login, folder, OAuth token or a
+    server that asks to slow down."""
     where = f"{inbox.server}:{inbox.effective_port}"
     if isinstance(exc, socket.gaierror):
         return f"DNS lookup of {inbox.server} failed: {exc.strerror}"
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused by {where}"
     if isinstance(exc, TimeoutError):
-        return f"no answer from {where} within {TIMEOUT_SECONDS} s"
+        connect, operation = inbox.connect_timeout_seconds, inbox.operation_timeout_seconds
+        return f"timed out: no answer from {where} ({connect} s to connect, {operation} s per command)"
+    if isinstance(exc, ServerThrottled):
+        wait = f" (retry after {exc.retry_after:.0f} s)" if exc.retry_after is not None else ""
+        return f"throttled by {where}: {exc}{wait}"
+    if isinstance(exc, OAuthTokenError):
+        return f"OAuth token: {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed for {where}: {exc.verify_message}"
+        return f"TLS certificate verification failed for {where}: {exc.verify_message} ({exc.reason})"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed with {where}: {exc.reason or exc}"
     if isinstance(exc, MailboxLoginError):
