@@ -66,6 +66,7 @@ def main() -> int:
         poll = runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=1))
         batches = runner.drain_queue()
         failures = sum(len(b.get("batchItemFailures", [])) for b in batches)
+        print(f"dispatch      {poll['dispatched']} poll request(s) queued, each polled by its own invocation")
         print(f"poll          {poll['polled']}")
         print(f"process       {len(batches)} SQS batch(es), {failures} failed record(s)")
         print("\nTickets")

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,10 +116,15 @@ def run_dispatcher(now: datetime | None = None) -> dict[str, Any]:
     return dict(invoke("dispatcher", scheduled_event("mail2ticket-poll-schedule", now)))
 
 
-def run_polls(concurrency: int | None = None, timeout_ms: int | None = None) -> list[dict[str, Any]]:
+def run_polls(
+    concurrency: int | None = None,
+    timeout_ms: int | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """What the poll queue's event source does: each request to its own poller invocation (BatchSize 1), at
     most `concurrency` (the template's PollConcurrency) at once; a request whose invocation reports it failed
-    stays on the queue until its visibility timeout ends. Returns each poll's result, in completion order."""
+    stays on the queue until its visibility timeout ends. Returns each poll's result, in completion order;
+    `on_result` sees each as soon as its poll ends."""
     sqs = boto3.client("sqs")
     url = os.environ["POLL_QUEUE_URL"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -149,7 +155,10 @@ def run_polls(concurrency: int | None = None, timeout_ms: int | None = None) -> 
                 break
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                results += future.result()
+                for result in future.result():
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
     return results
 
 

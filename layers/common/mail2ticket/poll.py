@@ -120,7 +120,8 @@ def poll_inbox(
     Reading stops after the message during which `deadline` (time.monotonic()) passed."""
     result = InboxPoll(inbox.inbox_id)
     started = time.monotonic()
-    logger.append_keys(inbox_id=inbox.inbox_id)
+    # Kept in the context, not the logger: polls run side by side in threads when run locally.
+    logger.thread_safe_append_keys(inbox_id=inbox.inbox_id)
     poll = _InboxPoller(inbox, lease, owner, now, global_config or GlobalConfig(), result, deadline)
     retry_after: float | None = None
     try:
@@ -162,7 +163,7 @@ def poll_inbox(
         inbox_metric(
             "PollDuration", inbox.inbox_id, (time.monotonic() - started) * 1000, MetricUnit.Milliseconds
         )
-        logger.remove_keys(["inbox_id"])
+        logger.thread_safe_remove_keys(["inbox_id"])
     return result
 
 
