@@ -117,7 +117,8 @@ class InboxConfig(BaseModel):
     protocol: Protocol = Protocol.IMAP
     security: Security = Security.SSL
     verify_certificate: bool = True
-    server: str = Field(min_length=1)
+    # A host name (at most 253 characters); it is also the key of the inbox_list index (2048 bytes at most).
+    server: str = Field(min_length=1, max_length=253)
     port: int | None = Field(None, ge=1, le=65535)
     login: str = Field(min_length=1)
     mailbox: str = "INBOX"
