@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,23 +37,23 @@ class AwsCallRecorder:
 
     def __init__(self) -> None:
         self.calls: list[AwsCall] = []
-        self._label = threading.local()
+        # A context variable: the local runner hands its context to the threads that run parallel polls.
+        self._label: ContextVar[str] = ContextVar("aws_call_label", default="unlabelled")
         self._original: Callable[..., Any] | None = None
         self._pending: dict[int, tuple[str, dict[str, Any]]] = {}
 
     @property
     def current_label(self) -> str:
-        return getattr(self._label, "value", "unlabelled")
+        return self._label.get()
 
     @contextmanager
     def label(self, value: str) -> Iterator[None]:
         """Attribute the requests made inside the block to `value` (e.g. "processor")."""
-        previous = self.current_label
-        self._label.value = value
+        token = self._label.set(value)
         try:
             yield
         finally:
-            self._label.value = previous
+            self._label.reset(token)
 
     def start(self) -> AwsCallRecorder:
         original = botocore.session.Session.create_client

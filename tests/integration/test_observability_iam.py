@@ -109,10 +109,12 @@ def test_each_function_role_allows_every_request_the_function_makes(
     mail_account.append(_mail("Out of office", Auto_Submitted="auto-replied")[0])
     now = datetime.now(UTC)
 
-    # When each function runs, its requests labelled with its name (the queue's event source uses the
-    # processor's role, so its receives and deletes count as the processor's)
+    # When each function runs, its requests labelled with its name (a queue's event source uses its
+    # function's role, so its receives and deletes count as the poller's or the processor's)
+    with recorder.label("DispatcherFunction"):
+        runner.run_dispatcher(now=now)
     with recorder.label("PollerFunction"):
-        runner.run_poller(now=now)
+        runner.run_polls()
     with recorder.label("ProcessorFunction"):
         runner.drain_queue()
         runner.retry("helpdesk", "1:1")
@@ -121,14 +123,16 @@ def test_each_function_role_allows_every_request_the_function_makes(
     for day in (1, 2, 10, 11, 30):
         with recorder.label("CleanerFunction"):
             runner.run_cleaner(now=now + timedelta(days=day))
+        with recorder.label("DispatcherFunction"):
+            runner.run_dispatcher(now=now + timedelta(days=day, hours=1))
         with recorder.label("PollerFunction"):
-            runner.run_poller(now=now + timedelta(days=day, hours=1))
+            runner.run_polls()
     with recorder.label("CleanerFunction"):
         runner.run_cleaner(now=now + timedelta(days=40))
 
     # Then each function made requests, and its role allows every one of them
     labels = {call.label for call in recorder.calls}
-    assert labels >= {"PollerFunction", "ProcessorFunction", "CleanerFunction"}
+    assert labels >= {"DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction"}
     missing = [
         m for call in recorder.calls if call.label != "unlabelled" for m in _allowed(aws, call.label, call)
     ]
@@ -137,6 +141,7 @@ def test_each_function_role_allows_every_request_the_function_makes(
     cleaner = recorder.counts("CleanerFunction")
     assert cleaner[("dynamodb", "DeleteItem")] >= 1 and cleaner[("s3", "DeleteObjects")] >= 1
     assert recorder.counts("PollerFunction")[("dynamodb", "UpdateItem")] >= 1
+    assert recorder.counts("DispatcherFunction")[("sqs", "SendMessageBatch")] >= 1
 
 
 def test_a_request_outside_the_role_is_reported(aws: LocalStack) -> None:

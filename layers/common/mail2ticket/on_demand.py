@@ -5,57 +5,118 @@
 tried on a local stack.
 """
 
+import contextvars
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from mail2ticket.errors import ConfigurationError
-from mail2ticket.poll import PollSummary, poll_inbox
+from mail2ticket.poll import NotPolled, poll_deadline, poll_inbox, poll_requested
 from mail2ticket.settings import get_settings
-from mail2ticket.store import receive
-from mail2ticket.store.config import inboxes, load_global_config, load_inbox
+from mail2ticket.store import poll_queue, receive
+from mail2ticket.store.config import load_global_config, load_inbox
 from mail2ticket.store.queue import ProcessRequest
 from mail2ticket.store.replicas import acquire_lease
 
+# How many polls `mail2ticket poll` runs at once in its own process.
+POLLS_AT_ONCE = 8
+
+Result = dict[str, Any]
+
 
 def poll_now(
-    inbox_id: str | None = None, now: float | None = None, on_inbox: Callable[[str], None] | None = None
-) -> PollSummary:
-    """Poll one inbox, or every active one, now, whatever their periodicity; an inbox whose lease another
-    poller holds is counted as leased elsewhere. `on_inbox` is told each inbox before its poll starts."""
+    inbox_id: str, now: float | None = None, time_left_ms: Callable[[], int] | None = None
+) -> Result:
+    """Poll one inbox now, whatever its period or back-off: an operator asked for this one. Only a poll
+    running on it stops it (counted as leased elsewhere); its outcome counts in its failures and back-off
+    like any poll's."""
+    started = time.monotonic()
     now_s = int(now if now is not None else time.time())
-    if inbox_id is not None:
-        inbox = load_inbox(inbox_id)
-        if not inbox.active:
-            raise ConfigurationError(f"inbox {inbox_id!r} is disabled (mail2ticket inbox enable {inbox_id})")
-        targets = [inbox]
-    else:
-        targets = [inbox for inbox in inboxes() if inbox.active]
-    settings = load_global_config()
+    inbox = load_inbox(inbox_id)
+    if not inbox.active:
+        raise ConfigurationError(f"inbox {inbox_id!r} is disabled (mail2ticket inbox enable {inbox_id})")
     owner = str(uuid.uuid4())
-    summary = PollSummary()
-    for inbox in targets:
-        if on_inbox is not None:
-            on_inbox(inbox.inbox_id)
-        lease = acquire_lease(inbox.inbox_id, owner, now_s, get_settings().poll_lease_seconds)
-        if lease is None:
-            summary.leased_elsewhere += 1
-            continue
-        summary.polled.append(poll_inbox(inbox, lease, owner, now_s, settings))
-    return summary
+    lease = acquire_lease(inbox_id, owner, now_s, get_settings().poll_lease_seconds)
+    if lease is None:
+        return poll_answer([asdict(NotPolled(inbox_id, "leased"))])
+    deadline = poll_deadline(inbox, started, time_left_ms)
+    return poll_answer(
+        [asdict(poll_inbox(inbox, lease, owner, now_s, load_global_config(), deadline=deadline))]
+    )
 
 
-def poll_answer(summary: PollSummary) -> dict[str, Any]:
-    """What the poller answers, on its schedule or on demand."""
+def poll_tick(
+    now: float | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    concurrency: int = POLLS_AT_ONCE,
+) -> Result:
+    """What a scheduled tick does, in this process: the dispatcher's step, then the polls it queued, received
+    from the poll queue and run `concurrency` at once. Inboxes held back (back-off, long period) are skipped
+    as on the schedule."""
+    from mail2ticket.dispatch import dispatch_due
+
+    dispatched = dispatch_due(now=now).as_dict()
+
+    def poll(message: dict[str, Any]) -> list[Result]:
+        request = poll_queue.PollRequest.model_validate_json(message["Body"])
+        return [asdict(poll_requested(request.inbox_id, request.tick))]
+
+    return poll_answer(consume(poll, concurrency, on_result), dispatched)
+
+
+def consume(
+    handle: Callable[[dict[str, Any]], list[Result] | None],
+    concurrency: int,
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
+    """What the poll queue's event source does (BatchSize 1), outside Lambda: each message received is handed
+    to `handle`, at most `concurrency` at once, until the queue is empty. A message is deleted once handled;
+    one whose `handle` answers None stays, visible again after the queue's visibility timeout. Returns the
+    results in the order the polls ended; `on_result` sees each as soon as it is known."""
+
+    def run(message: dict[str, Any]) -> list[Result]:
+        results = handle(message)
+        if results is None:
+            return []
+        poll_queue.delete(message)
+        return results
+
+    results: list[Result] = []
+    running: set[Future[list[Result]]] = set()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        while True:
+            if len(running) < concurrency:
+                received = poll_queue.receive(concurrency - len(running))
+                # Each in a copy of the caller's context: what it set (trace, log or test labels) holds there.
+                running |= {pool.submit(contextvars.copy_context().run, run, m) for m in received}
+                if received and len(running) < concurrency:
+                    continue
+            if not running:
+                return results
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                for result in future.result():
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+
+
+def poll_answer(results: list[Result], dispatched: Result | None = None) -> Result:
+    """What a poll on demand answers: each poll's result under `polled`, the failed ones counted, and the
+    inboxes not polled by reason (held or already polled for this tick, leased by another poll)."""
+    polled = [r for r in results if "reason" not in r]
+    skipped = [r["reason"] for r in results if "reason" in r]
     return {
-        "polled": [p.__dict__ for p in summary.polled],
-        "failed": summary.failed,
-        "not_due": summary.not_due,
-        "leased_elsewhere": summary.leased_elsewhere,
+        "polled": polled,
+        "failed": sum(1 for r in polled if r["error"]),
+        "not_due": int((dispatched or {}).get("not_due", 0)) + skipped.count("not due"),
+        "leased_elsewhere": skipped.count("leased"),
+        "dispatched": int((dispatched or {}).get("dispatched", 0)),
     }
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mail2ticket.config.models import InboxConfig, OAuthProvider
+from mail2ticket.mailbox.session import ServerThrottled, retry_after_seconds
 
 if TYPE_CHECKING:
     import msal
 
 # A token with less than this left is renewed, so it cannot expire in the middle of a poll.
 RENEW_BEFORE_SECONDS = 300
-TIMEOUT_SECONDS = 20
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
@@ -118,7 +118,7 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
                 validate_authority=not custom,
                 instance_discovery=not custom,
                 verify=inbox.verify_certificate,
-                timeout=TIMEOUT_SECONDS,
+                timeout=inbox.operation_timeout_seconds,
             )
         except OAuthTokenError:
             raise
@@ -173,9 +173,14 @@ def _google_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
     )
     try:
         context = ssl.create_default_context()
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as response:
+        with urllib.request.urlopen(
+            request, timeout=inbox.operation_timeout_seconds, context=context
+        ) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
+        if exc.code == 429:
+            wait = retry_after_seconds(exc.headers.get("Retry-After"))
+            raise ServerThrottled("the Google token endpoint asks to slow down (429)", wait) from None
         detail = _error_text(exc.read())
         raise OAuthTokenError(f"Google refused the token request ({exc.code}): {detail}") from None
     except (OSError, ValueError) as exc:

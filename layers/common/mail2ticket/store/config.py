@@ -62,6 +62,20 @@ def inbox_items() -> Iterator[dict[str, Any]]:
                 yield values
 
 
+def listed_inboxes() -> Iterator[tuple[str, bool]]:
+    """Every inbox id with whether it is active, read from the narrow `inbox_list` index, not the items.
+
+    Read with the plain client: an item edited by hand may hold `active` in any type, and one such item must
+    not stop the list (the poll of that inbox reports it as invalid)."""
+    paginator = client("dynamodb").get_paginator("scan")
+    pages = paginator.paginate(
+        TableName=get_settings().inboxes_table, IndexName=InboxItem.inbox_list.Meta.index_name
+    )
+    for page in pages:
+        for item in page["Items"]:
+            yield item["inbox_id"]["S"], item.get("active") != {"BOOL": False}
+
+
 def inbox_item(inbox_id: str) -> dict[str, Any]:
     """One inbox item exactly as stored (an item edited in the console may hold anything)."""
     found = client("dynamodb").get_item(

@@ -31,6 +31,17 @@ def _attribute_for(annotation: Any) -> Attribute[Any]:
     return UnicodeAttribute(null=True)
 
 
+class InboxList(GlobalSecondaryIndex["InboxItem"]):
+    """Every inbox item (each has a `server`; the global parameters item has none), with `active`: the tick
+    reads the list of inboxes from this narrow index, never the items themselves."""
+
+    class Meta:
+        index_name = "inbox_list"
+        projection = IncludeProjection(["active"])
+
+    server = UnicodeAttribute(hash_key=True)
+
+
 class InboxItem(Model):
     """An inbox configuration item: one attribute per field of InboxConfig, nothing secret."""
 
@@ -38,6 +49,7 @@ class InboxItem(Model):
         table_name = _settings.inboxes_table
 
     inbox_id = UnicodeAttribute(hash_key=True)
+    inbox_list = InboxList()
 
     def to_config(self) -> InboxConfig:
         values = {k: v for k, v in self.attribute_values.items() if v is not None}
@@ -61,6 +73,17 @@ POLL_STATE_SK = "#poll"
 REPLICA_SK_PREFIX = "m#"
 
 
+class HeldPolls(GlobalSecondaryIndex["PollState"]):
+    """Sparse: the inboxes that must not be polled before `held_until` (back-off after failures, a server's
+    retry-after, a period above one minute). Every other active inbox is due at each tick."""
+
+    class Meta:
+        index_name = "held_polls"
+        projection = IncludeProjection(["failures"])
+
+    held_until = NumberAttribute(hash_key=True)
+
+
 class PollState(Model):
     """Per-inbox poll bookkeeping: lease, UIDVALIDITY and high-water mark (kept apart from the config)."""
 
@@ -74,6 +97,8 @@ class PollState(Model):
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
     last_poll_at = NumberAttribute(null=True)
+    # The tick the last dispatched poll served: a request of this tick or an earlier one polls nothing.
+    polled_tick = NumberAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
     # The messages present in the folder at the last poll, zlib-compressed: UID ranges `1-40,42` (IMAP) or
     # newline-separated UIDLs (POP3). Absent from it = gone from the server since the last poll.
@@ -84,6 +109,15 @@ class PollState(Model):
     delta_link = UnicodeAttribute(null=True)
     delta_folder = UnicodeAttribute(null=True)
     delta_full = BooleanAttribute(null=True)
+    # No poll before this time: set after a failure (growing delays), when the server asked for a wait, or
+    # when the inbox's period ends after the next tick. Absent for an inbox due at every tick.
+    held_until = NumberAttribute(null=True)
+    # Consecutive failed polls (absent after a success), and the time of the first of them.
+    failures = NumberAttribute(null=True)
+    failing_since = NumberAttribute(null=True)
+    # The last poll stopped at its time budget with mail left: the next tick goes on, whatever the period.
+    unfinished = BooleanAttribute(null=True)
+    held_polls = HeldPolls()
 
 
 class ReplicaStatus:
