@@ -91,4 +91,13 @@ def test_retry_after_headers_in_seconds_or_as_a_date() -> None:
 
     assert retry_after_seconds("120") == 120
     assert retry_after_seconds(later, now=now.timestamp()) == 120
-    assert retry_after_seconds("not a date") is None and retry_after_seconds(None) is None
+    assert retry_after_seconds(" 7 ") == 7
+    assert retry_after_seconds("not a date") is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+    # a date already past is no wait at all
+    assert (
+        retry_after_seconds(
+            format_datetime(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), usegmt=True), now=now.timestamp()
+        )
+        == 0
+    )

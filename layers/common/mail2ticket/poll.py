@@ -141,16 +141,15 @@ def poll_inbox(
     try:
         poll.requeue_open()
         secret = get_secret(inbox.secret_arn)
-        with open_session(inbox, secret) as session:
+        with open_session(inbox, secret, deadline) as session:
             poll.read(session)
             done = [] if result.unfinished else poll.run_actions(session)
         # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
         poll.record_actions(done)
-    except OAuthTokenError as exc:
-        result.error = f"OAuth token: {exc}"
-        inbox_metric("OAuthTokenFailed", inbox.inbox_id)
     except Exception as exc:
         # Connector errors carry the server's words, never the password: safe to record and log.
+        if isinstance(exc, OAuthTokenError):
+            inbox_metric("OAuthTokenFailed", inbox.inbox_id)
         if isinstance(exc, ServerThrottled):
             retry_after = exc.retry_after
         if isinstance(exc, SERVER_FAILURES):
@@ -476,6 +475,8 @@ class _InboxPoller:
             self._sent(self.queue.flush())
 
     def _follow_delta(self, session: DeltaSession, link: str | None, full: bool) -> None:
+        """Page after page; at the time budget, stop after the message in hand: the link stays before its
+        page, whose stored mails the next poll recognises by immutable id (never fetched twice)."""
         # A whole-folder round recognises known mail by immutable id, then by Message-ID, then by content.
         self.renumbered_known = store.known_mail(self.inbox.inbox_id) if full else None
         for page in session.changes(link):
@@ -493,8 +494,14 @@ class _InboxPoller:
                     new.append(message.locator)
             for loc, raw in session.fetch(new):
                 self._store_message(0, loc, raw, len(raw))
+                if loc != new[-1] and self._out_of_time():
+                    self.result.unfinished = True
+                    return
             self._sent(self.queue.flush())
             store.save_delta(self.lease, self.owner, session.folder_id, page.link, full and not page.complete)
+            if not page.complete and self._out_of_time():
+                self.result.unfinished = True
+                return
         if full and link is None:
             self._record_unfound()
 

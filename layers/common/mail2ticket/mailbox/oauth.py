@@ -102,7 +102,8 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
         raise OAuthTokenError("oauth_client_id and oauth_tenant_id are required for Microsoft")
     authority = _token_endpoint(inbox)
     fingerprint = hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest()
-    app_key = (authority, inbox.oauth_client_id, fingerprint, str(inbox.verify_certificate))
+    timeout = (inbox.connect_timeout_seconds, inbox.operation_timeout_seconds)
+    app_key = (authority, inbox.oauth_client_id, fingerprint, str(inbox.verify_certificate), str(timeout))
     app = _apps.get(app_key)
     if app is None:
         # Imported here: only Microsoft inboxes need it, and it costs every poller cold start ~0.1 s.
@@ -118,7 +119,8 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
                 validate_authority=not custom,
                 instance_discovery=not custom,
                 verify=inbox.verify_certificate,
-                timeout=inbox.operation_timeout_seconds,
+                # requests' (connect, read): the inbox's connect and operation timeouts.
+                timeout=timeout,
             )
         except OAuthTokenError:
             raise

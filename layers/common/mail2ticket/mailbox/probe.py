@@ -12,7 +12,13 @@ from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, Unexp
 from mail2ticket.config.models import InboxConfig, Protocol
 from mail2ticket.errors import ConfigurationError
 from mail2ticket.mailbox.oauth import OAuthTokenError
-from mail2ticket.mailbox.session import DeltaSession, MailboxError, ServerThrottled, open_session
+from mail2ticket.mailbox.session import (
+    DeltaSession,
+    MailboxError,
+    ServerThrottled,
+    ServerUnavailable,
+    open_session,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ SERVER_FAILURES = (
     poplib.error_proto,
     UnexpectedCommandStatusError,
     OAuthTokenError,
+    ServerUnavailable,
 )
 
 
@@ -56,9 +63,9 @@ def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
     if inbox.protocol is Protocol.GRAPH:
         if isinstance(exc, OAuthTokenError):
             return f"no token from {inbox.microsoft_authority} for application {inbox.oauth_client_id}: {exc}"
-        from mail2ticket.mailbox.graph import GraphUnavailable
-
-        if isinstance(exc, MailboxError | GraphUnavailable):
+        if isinstance(exc, ServerThrottled):
+            return f"throttled by {inbox.graph_endpoint}: {exc}{_asked(exc)}"
+        if isinstance(exc, MailboxError | ServerUnavailable):
             return str(exc)  # names the step (mailbox, folder, delta) and gives Graph's code and message
         return f"{type(exc).__name__} with {inbox.graph_endpoint}: {exc}"
     where = f"{inbox.server}:{inbox.effective_port}"
@@ -70,8 +77,7 @@ def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
         connect, operation = inbox.connect_timeout_seconds, inbox.operation_timeout_seconds
         return f"timed out: no answer from {where} ({connect} s to connect, {operation} s per command)"
     if isinstance(exc, ServerThrottled):
-        wait = f" (retry after {exc.retry_after:.0f} s)" if exc.retry_after is not None else ""
-        return f"throttled by {where}: {exc}{wait}"
+        return f"throttled by {where}: {exc}{_asked(exc)}"
     if isinstance(exc, OAuthTokenError):
         return f"OAuth token: {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -91,6 +97,10 @@ def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"cannot connect to {where}: {exc.strerror or exc}"
     return f"{type(exc).__name__} with {where}: {exc}"
+
+
+def _asked(exc: ServerThrottled) -> str:
+    return f" (retry after {exc.retry_after:.0f} s)" if exc.retry_after is not None else ""
 
 
 def _server_words(exc: UnexpectedCommandStatusError) -> str:

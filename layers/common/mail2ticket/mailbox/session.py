@@ -31,6 +31,11 @@ class ActionReport:
     failed: dict[Locator, str] = field(default_factory=dict)  # the server's reason, per message
 
 
+class ServerUnavailable(Exception):
+    """The server could not be reached, or stayed faulty beyond what one poll waits for: a later poll tries
+    again. The text says why, never a credential."""
+
+
 class ServerThrottled(MailboxError):
     """The server asks its client to slow down (IMAP `[LIMIT]`, a throttling BYE, POP3 `[LOGIN-DELAY]`, HTTP
     429); `retry_after` is the wait in seconds it asked for, None when it named none."""
@@ -151,13 +156,14 @@ class DeltaSession(Protocol):
 
 
 def open_session(
-    inbox: InboxConfig, secret: str
+    inbox: InboxConfig, secret: str, deadline: float | None = None
 ) -> AbstractContextManager[MailboxSession] | AbstractContextManager[DeltaSession]:
-    """Connect with the inbox's protocol and security, log in and select its folder."""
+    """Connect with the inbox's protocol and security, log in and select its folder. A session that waits
+    between attempts (Graph's throttling) waits no later than `deadline` (time.monotonic())."""
     if inbox.protocol is MailProtocol.GRAPH:
         from mail2ticket.mailbox.graph import open_graph
 
-        return open_graph(inbox, secret)
+        return open_graph(inbox, secret, deadline)
     if inbox.protocol is MailProtocol.POP3:
         from mail2ticket.mailbox.pop3 import open_pop3
 
