@@ -87,9 +87,7 @@ class Run:
             "Attributes"
         ]["QueueArn"]
         self.poll_url = os.environ["POLL_QUEUE_URL"]
-        self.poll_arn = self.sqs.get_queue_attributes(QueueUrl=self.poll_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        self.dispatch_url = os.environ["DISPATCH_QUEUE_URL"]
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         from contextlib import redirect_stdout
@@ -101,20 +99,26 @@ class Run:
         return response
 
     def tick(self, now: datetime) -> None:
-        """The dispatcher's tick, then each poll request to its own poller invocation (the poll queue's
-        event source, with the poller's role)."""
+        """The dispatcher's tick, each shard message to its own dispatcher invocation (the dispatch queue's
+        event source), then each poll request to its own poller invocation (the poll queue's)."""
         self.invoke("dispatcher", runner.scheduled_event("poll", now))
+        self.each_message(self.dispatch_url, "dispatcher")
+        self.each_message(self.poll_url, "poller")
+
+    def each_message(self, queue_url: str, function: str) -> None:
+        """An SQS event source with BatchSize 1: each message to its own invocation of `function`."""
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         while True:
             with self.recorder.label("sqs-event-source"):
                 received = self.sqs.receive_message(
-                    QueueUrl=self.poll_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
                 ).get("Messages", [])
             if not received:
                 return
             for message in received:
-                self.invoke("poller", runner.sqs_event([message], self.poll_arn))
+                self.invoke(function, runner.sqs_event([message], arn["QueueArn"]))
                 with self.recorder.label("sqs-event-source"):
-                    self.sqs.delete_message(QueueUrl=self.poll_url, ReceiptHandle=message["ReceiptHandle"])
+                    self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain(self) -> None:
         """The SQS event source: receive up to 10, invoke, delete the successes (processor's role)."""
@@ -606,11 +610,15 @@ def _report(
         print(f"  {name:24} {cost * scale:.5f}")
     storage = sum(stored.values()) / 1024**3 * S3_STORAGE_GB_MONTH * scale
     print(f"  (not per mail: S3 storage of the raw mail and attachments, per month kept: {storage:.5f})")
-    # Each tick: the dispatcher, one poll (two invocations), a poll request sent, received and deleted.
+    # Each tick: the tick and one dispatch step per shard (dispatcher), one poll; the shard messages sent (one
+    # request per ten), received and deleted, the poll request sent, received and deleted; each step's two
+    # index scans (half a read unit at least each).
+    shards = int(template["Parameters"]["DispatchShards"]["Default"])
     idle = 43_200 * (
         math.ceil(idle_poll_s * 1000) / 1000 * memory_mb["poller"] / 1024 * LAMBDA_ARM_GB_SECOND
-        + 2 * LAMBDA_REQUEST
-        + 3 * SQS_REQUEST
+        + (2 + shards) * LAMBDA_REQUEST
+        + (math.ceil(shards / 10) + 2 * shards + 3) * SQS_REQUEST
+        + 2 * shards * 0.5 * DYNAMODB_READ_UNIT
     )
     print(f"  (not per mail: the tick and the poll of one idle inbox, per month: {idle:.4f})")
 

@@ -1,12 +1,14 @@
 """Polling a fleet of inboxes on the local stack (moto, Dovecot): the tick's own time at 10 and 1,000 inboxes
-(`dispatch_ratio=`), then 200 inboxes of which 20 point at a dead server (a TCP server on loopback that
-accepts and never answers), polled with the template's PollConcurrency: the time from tick to polled of the
-live inboxes with and without the dead ones (`isolation_ratio=`, the last line).
+(`dispatch_ratio=`), with the time of its shards' dispatch steps beside it; then 200 inboxes of which 20 point
+at a dead server (a TCP server on loopback that accepts and never answers), polled with the template's
+PollConcurrency: the time from tick to polled of the live inboxes (tick, shards' steps and polls) with and
+without the dead ones (`isolation_ratio=`, the last line).
 
-While a tick runs, a consumer empties the poll queue as Lambda's event source would: moto's SendMessage costs
-time in proportion to the messages already waiting in the queue (it recomputes every queue attribute for each
-message), SQS's does not, and a thousand requests left waiting would measure moto. Between rounds the replicas
-of the polled mail are removed, for the same reason: moto answers an index query by reading the whole table.
+While the shards' steps run, a consumer empties the poll queue as Lambda's event source would: moto's
+SendMessage costs time in proportion to the messages already waiting in the queue (it recomputes every queue
+attribute for each message), SQS's does not, and a thousand requests left waiting would measure moto. Between
+rounds the replicas of the polled mail are removed, for the same reason: moto answers an index query by
+reading the whole table.
 
 Each round with dead servers starts without knowing them (their poll state removed): all twenty are polled
 and each holds a poll for its connect timeout, the worst case; afterwards they would be backed off."""
@@ -79,27 +81,30 @@ def _consumed(queue_url: str) -> Iterator[None]:
         sqs.purge_queue(QueueUrl=queue_url)
 
 
-def _tick(now: float) -> tuple[float, dict[str, Any]]:
-    with _consumed(os.environ["POLL_QUEUE_URL"]):
-        started = time.perf_counter()
-        summary = runner.run_dispatcher(datetime.fromtimestamp(now, UTC))
-        took = time.perf_counter() - started
-    return took, summary
+def _forget_metrics() -> None:
+    """Metrics are disabled here, and Powertools then keeps them (a Lambda process flushes them at the end of
+    each invocation), printing a hundred at a time: they are dropped between rounds instead."""
+    from mail2ticket.observability import metrics
+
+    metrics.clear_metrics()
 
 
-def _lookup(now: float) -> float:
-    """The tick's reads alone: the inbox list and the held polls."""
-    from mail2ticket.store.config import listed_inboxes
-    from mail2ticket.store.replicas import held_polls
-
+def _tick(now: float) -> tuple[float, float, dict[str, Any], list[dict[str, Any]]]:
+    """A tick, then its shards' steps (DispatchShards at once, as the dispatch queue's event source runs
+    them): the tick's own time, the steps' time until every poll is queued, and their summaries."""
+    _forget_metrics()
     started = time.perf_counter()
-    list(listed_inboxes())
-    list(held_polls())
-    return time.perf_counter() - started
+    summary = runner.run_dispatcher(datetime.fromtimestamp(now, UTC))
+    ticked = time.perf_counter()
+    with _consumed(os.environ["POLL_QUEUE_URL"]):
+        steps = runner.run_shards()
+        queued = time.perf_counter()
+    return ticked - started, queued - ticked, summary, steps
 
 
 def _dispatch_times(now: float) -> dict[int, float]:
-    """The dispatcher's own time (median of rounds) with 10 inboxes, then with 1,000, all due."""
+    """The tick's own time (median of rounds) with 10 inboxes, then with 1,000, all due; the shards' steps
+    beside it."""
     from mail2ticket.config import InboxConfig
 
     def inbox(n: int) -> Any:
@@ -110,19 +115,22 @@ def _dispatch_times(now: float) -> dict[int, float]:
     for size in (SMALL_FLEET, LARGE_FLEET):
         _save_inboxes([inbox(n) for n in range(saved, size)])
         saved = size
-        _tick(now)  # warm-up: the handler's import, its clients
-        rounds, lookups = [], []
+        _tick(now)  # warm-up: the handlers' import, their clients
+        ticks, steps_times = [], []
         for _ in range(DISPATCH_ROUNDS):
             now += 60
-            took, summary = _tick(now)
-            assert summary["dispatched"] == size, summary
-            rounds.append(took)
-            lookups.append(_lookup(now))
-        times[size] = statistics.median(rounds)
-        tick, reads = times[size] * 1000, statistics.median(lookups) * 1000
+            took, steps_took, summary, steps = _tick(now)
+            assert summary["sent"] == summary["shards"] == len(steps), (summary, len(steps))
+            assert sum(step["dispatched"] for step in steps) == size, steps
+            ticks.append(took)
+            steps_times.append(steps_took)
+        times[size] = statistics.median(ticks)
+        largest, shards = max(step["dispatched"] for step in steps), summary["shards"]
+        tick_ms, steps_ms = times[size] * 1000, statistics.median(steps_times) * 1000
         print(
-            f"tick with {size:>4} inboxes, all due: {tick:6.1f} ms (median of {DISPATCH_ROUNDS});"
-            f" its two index reads {reads:5.1f} ms, then {-(-size // 10)} SendMessageBatch"
+            f"tick with {size:>4} inboxes, all due: {tick_ms:6.1f} ms (median of {DISPATCH_ROUNDS}), "
+            f"{-(-shards // 10)} SendMessageBatch for {shards} shards; then the shards' steps until every "
+            f"poll is queued: {steps_ms:6.1f} ms ({shards} at once, at most {largest} inboxes a shard)"
         )
     return times
 
@@ -191,20 +199,20 @@ def _forget_mail() -> None:
 
 
 def _round(now: float, live_ids: set[str]) -> tuple[float, float, int]:
-    """One tick and its polls; returns the median and the last time from tick to polled of live inboxes."""
+    """One tick, its shards' steps and its polls; returns the median and the last time from tick to polled of
+    the live inboxes."""
     polled_at: dict[str, float] = {}
+    _forget_metrics()
     started = time.perf_counter()
 
     def seen(result: dict[str, Any]) -> None:
         if result["inbox_id"] in live_ids and "reason" not in result:
             polled_at[result["inbox_id"]] = time.perf_counter() - started
 
-    summary = runner.run_dispatcher(datetime.fromtimestamp(now, UTC))
-    results = runner.run_polls(on_result=seen)
-    failed = sum(1 for r in results if r.get("error"))
-    assert set(polled_at) == live_ids, (summary, sorted(live_ids - set(polled_at))[:5])
+    summary = runner.run_poller(datetime.fromtimestamp(now, UTC), on_result=seen)
+    assert set(polled_at) == live_ids, (summary["dispatched"], sorted(live_ids - set(polled_at))[:5])
     times = sorted(polled_at.values())
-    return statistics.median(times), times[-1], failed
+    return statistics.median(times), times[-1], int(summary["failed"])
 
 
 def _isolation(stack: LocalStack, now: float) -> tuple[float, float, float]:
@@ -217,7 +225,8 @@ def _isolation(stack: LocalStack, now: float) -> tuple[float, float, float]:
         concurrency = runner.poll_concurrency()
         print(
             f"fleet: {LIVE} live inboxes on Dovecot, {DEAD} on a dead server (connect timeout "
-            f"{dead[0].connect_timeout_seconds} s); {concurrency} polls at once (PollConcurrency)"
+            f"{dead[0].connect_timeout_seconds} s); {concurrency} polls at once (PollConcurrency), "
+            f"{runner.dispatch_shards()} shards (DispatchShards)"
         )
         # Warm-up: every live inbox polled once (first logins, Maildirs), the dead ones inactive.
         for inbox in dead:
@@ -238,8 +247,8 @@ def _isolation(stack: LocalStack, now: float) -> tuple[float, float, float]:
                 last[with_dead].append(slowest)
                 label = "with" if with_dead else "without"
                 print(
-                    f"round {round_ + 1} {label:>7} dead servers: live inboxes polled in "
-                    f"{median:5.2f} s (median), all in {slowest:5.2f} s"
+                    f"round {round_ + 1} {label:>7} dead servers: live inboxes polled {median:5.2f} s after "
+                    f"the tick (median), all {slowest:5.2f} s after it (tick, shards' steps and polls)"
                 )
     ratios = [with_dead / without for without, with_dead in zip(last[False], last[True], strict=True)]
     return statistics.median(last[False]), statistics.median(last[True]), statistics.median(ratios)
@@ -257,8 +266,8 @@ def main() -> None:
         stack.reset()
         without, with_dead, ratio = _isolation(stack, now + 3600)
         print(
-            f"live inboxes all polled: {without:.2f} s without dead servers, {with_dead:.2f} s with them "
-            "(medians; the ratio is the median of each round's)"
+            f"live inboxes all polled after the tick: {without:.2f} s without dead servers, "
+            f"{with_dead:.2f} s with them (medians; the ratio is the median of each round's)"
         )
         print(f"dispatch_ratio={times[LARGE_FLEET] / times[SMALL_FLEET]:.2f}")
         sys.stdout.flush()

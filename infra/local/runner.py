@@ -1,6 +1,6 @@
 """Call the real handlers in-process with the event shapes Lambda gives them: a schedule tick for the
-dispatcher, then one poller invocation per poll request, at most the template's PollConcurrency at once (in
-threads), and SQS batches for the processor."""
+dispatcher, one dispatcher invocation per shard message, one poller invocation per poll request (at most the
+template's DispatchShards and PollConcurrency at once, in threads), and SQS batches for the processor."""
 
 import importlib.util
 import json
@@ -58,6 +58,11 @@ def function_timeout_ms(function: str) -> int:
     return int(own or template["Globals"]["Function"]["Timeout"]) * 1000
 
 
+def dispatch_shards() -> int:
+    """The template's default DispatchShards: the shards of a tick, and the dispatch steps run at once."""
+    return int(_template()["Parameters"]["DispatchShards"]["Default"])
+
+
 def poll_concurrency() -> int:
     """The template's default PollConcurrency: how many polls the poll queue's event source runs at once."""
     return int(_template()["Parameters"]["PollConcurrency"]["Default"])
@@ -93,8 +98,32 @@ def invoke(function: str, event: dict[str, Any], timeout_ms: int | None = None) 
 
 
 def run_dispatcher(now: datetime | None = None) -> dict[str, Any]:
-    """One tick: the dispatcher queues a poll request per due inbox."""
+    """One tick: the dispatcher queues one message per shard of the inboxes on the dispatch queue."""
     return dict(invoke("dispatcher", scheduled_event("mail2ticket-poll-schedule", now)))
+
+
+def _by_invocation(function: str, queue_url: str, timeout_ms: int | None = None) -> Any:
+    """A message handed to its own invocation of `function`, as an SQS event source with BatchSize 1 does:
+    its results, or None when the invocation reported the message failed (an invocation that raises stops
+    the run here: locally, a failed function is a failure to see)."""
+    arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    queue_arn = arn["Attributes"]["QueueArn"]
+    results_of = {"poller": "polls", "dispatcher": "shards"}[function]
+
+    def handle(message: dict[str, Any]) -> list[dict[str, Any]] | None:
+        response = invoke(function, sqs_event([message], queue_arn), timeout_ms)
+        return None if response.get("batchItemFailures") else list(response.get(results_of, []))
+
+    return handle
+
+
+def run_shards(concurrency: int | None = None) -> list[dict[str, Any]]:
+    """What the dispatch queue's event source does: each shard message to its own dispatcher invocation, at
+    most `concurrency` (the template's DispatchShards) at once. Returns each step's summary."""
+    from mail2ticket.on_demand import consume
+
+    url = os.environ["DISPATCH_QUEUE_URL"]
+    return consume(url, _by_invocation("dispatcher", url), concurrency or dispatch_shards())
 
 
 def run_polls(
@@ -108,24 +137,32 @@ def run_polls(
     `on_result` sees each as soon as its poll ends."""
     from mail2ticket.on_demand import consume
 
-    arn = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=os.environ["POLL_QUEUE_URL"], AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-
-    def poll(message: dict[str, Any]) -> list[dict[str, Any]] | None:
-        response = invoke("poller", sqs_event([message], arn), timeout_ms)
-        return None if response.get("batchItemFailures") else list(response.get("polls", []))
-
-    return consume(poll, concurrency or poll_concurrency(), on_result)
+    url = os.environ["POLL_QUEUE_URL"]
+    return consume(
+        url, _by_invocation("poller", url, timeout_ms), concurrency or poll_concurrency(), on_result
+    )
 
 
-def run_poller(now: datetime | None = None, **polls: Any) -> dict[str, Any]:
-    """A tick and the polls it asked for, summed up as `mail2ticket poll` sums them: each poll's result under
-    `polled`, the failed ones counted, and the inboxes not polled by reason."""
-    from mail2ticket.on_demand import poll_answer
+def run_poller(
+    now: datetime | None = None,
+    concurrency: int | None = None,
+    timeout_ms: int | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """A tick, the shards' dispatch steps and the polls they queued, each by its own invocation as the event
+    sources run them (the polls start as soon as their shard's step queued them), summed up as `mail2ticket
+    poll` sums them: each poll's result under `polled`, the failed ones counted, and the inboxes not polled
+    by reason."""
+    from mail2ticket.on_demand import fan_out
 
-    dispatched = run_dispatcher(now)
-    return poll_answer(run_polls(**polls), dispatched)
+    run_dispatcher(now)
+    return fan_out(
+        _by_invocation("dispatcher", os.environ["DISPATCH_QUEUE_URL"]),
+        _by_invocation("poller", os.environ["POLL_QUEUE_URL"], timeout_ms),
+        dispatch_shards(),
+        concurrency or poll_concurrency(),
+        on_result,
+    )
 
 
 def run_cleaner(now: datetime | None = None) -> dict[str, Any]:

@@ -213,10 +213,14 @@ def test_with_stack_a_poll_of_every_inbox_is_the_deployed_dispatchers_tick(
     # When every inbox is polled through the stack
     ticked = cli(capsys, "--stack", "prod", "poll")
 
-    # Then the deployed dispatcher ran a tick, which queued the due inbox's poll for the deployed poller
+    # Then the deployed dispatcher ran a tick, whose shards' steps queue the due inbox's poll for the
+    # deployed poller
     assert [name for name, _ in calls] == ["prod-dispatcher"]
     assert calls[0][1]["detail-type"] == "Scheduled Event"
-    assert ticked.code == 0 and ticked.out.startswith("1 poll(s) queued, 0 inbox(es) not due")
+    shards = runner.dispatch_shards()
+    assert ticked.code == 0 and f": {shards} of {shards} shard(s) queued." in ticked.out
+    steps = runner.run_shards()
+    assert sum(s["dispatched"] for s in steps) == 1 and sum(s["inactive"] for s in steps) == 1
     [polled] = runner.run_polls()
     assert (polled["inbox_id"], polled["error"]) == ("support", None)
 

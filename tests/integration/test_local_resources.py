@@ -136,6 +136,7 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "PROCESS_QUEUE_URL": refs["ProcessQueue"],
         "PROCESS_DLQ_URL": refs["ProcessDeadLetterQueue"],
         "POLL_QUEUE_URL": refs["PollQueue"],
+        "DISPATCH_QUEUE_URL": refs["DispatchQueue"],
         "EVENT_BUS_NAME": "mail2ticket-dev",
         "POWERTOOLS_METRICS_NAMESPACE": "mail2ticket",
         "LOG_LEVEL": "INFO",

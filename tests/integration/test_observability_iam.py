@@ -110,9 +110,10 @@ def test_each_function_role_allows_every_request_the_function_makes(
     now = datetime.now(UTC)
 
     # When each function runs, its requests labelled with its name (a queue's event source uses its
-    # function's role, so its receives and deletes count as the poller's or the processor's)
+    # function's role, so its receives and deletes count as the dispatcher's, the poller's or the processor's)
     with recorder.label("DispatcherFunction"):
         runner.run_dispatcher(now=now)
+        runner.run_shards()
     with recorder.label("PollerFunction"):
         runner.run_polls()
     with recorder.label("ProcessorFunction"):
@@ -125,6 +126,7 @@ def test_each_function_role_allows_every_request_the_function_makes(
             runner.run_cleaner(now=now + timedelta(days=day))
         with recorder.label("DispatcherFunction"):
             runner.run_dispatcher(now=now + timedelta(days=day, hours=1))
+            runner.run_shards()
         with recorder.label("PollerFunction"):
             runner.run_polls()
     with recorder.label("CleanerFunction"):
@@ -141,7 +143,8 @@ def test_each_function_role_allows_every_request_the_function_makes(
     cleaner = recorder.counts("CleanerFunction")
     assert cleaner[("dynamodb", "DeleteItem")] >= 1 and cleaner[("s3", "DeleteObjects")] >= 1
     assert recorder.counts("PollerFunction")[("dynamodb", "UpdateItem")] >= 1
-    assert recorder.counts("DispatcherFunction")[("sqs", "SendMessageBatch")] >= 1
+    dispatcher = recorder.counts("DispatcherFunction")
+    assert dispatcher[("sqs", "SendMessageBatch")] >= 2 and dispatcher[("dynamodb", "Scan")] >= 2
 
 
 def test_a_request_outside_the_role_is_reported(aws: LocalStack) -> None:

@@ -20,6 +20,7 @@ USES: dict[str, dict[str, str]] = {
     "DispatcherFunction": {
         "InboxesTable": "read",  # its inbox_list index
         "ReplicasTable": "read",  # its held_polls index
+        "DispatchQueue": "write",  # the tick sends; the event source receives and deletes with its role
         "PollQueue": "write",
     },
     "PollerFunction": {
@@ -54,6 +55,7 @@ SERVICE_OF_RESOURCE = {
     "RawMailBucket": "s3",
     "ProcessQueue": "sqs",
     "PollQueue": "sqs",
+    "DispatchQueue": "sqs",
     "EventBus": "events",
     "secrets": "secretsmanager",
     "ses": "ses",
@@ -242,7 +244,12 @@ def test_each_function_logs_to_its_own_log_group_with_retention(template: dict[s
 
 
 @pytest.mark.parametrize(
-    ("function", "queue"), [("ProcessorFunction", "ProcessQueue"), ("PollerFunction", "PollQueue")]
+    ("function", "queue"),
+    [
+        ("ProcessorFunction", "ProcessQueue"),
+        ("PollerFunction", "PollQueue"),
+        ("DispatcherFunction", "DispatchQueue"),
+    ],
 )
 def test_queue_visibility_timeout_is_at_least_six_function_timeouts(
     template: dict[str, Any], function: str, queue: str
@@ -274,6 +281,27 @@ def test_each_poll_request_is_one_invocation_with_the_concurrency_parameter(temp
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     redrive = _resources(template)["PollQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
+
+
+def test_each_shard_is_one_dispatcher_invocation_with_the_shard_count_parameter(
+    template: dict[str, Any],
+) -> None:
+    # Given the dispatcher, which the schedule ticks and the dispatch queue feeds
+    dispatcher = _resources(template)["DispatcherFunction"]["Properties"]
+    events = dispatcher["Events"]
+
+    # Then each shard message is its own invocation, at most DispatchShards at once, and the tick splits the
+    # inboxes into that many shards
+    assert set(events) == {"PollSchedule", "DispatchQueueEvent"}
+    shards = events["DispatchQueueEvent"]["Properties"]
+    assert shards["Queue"] == {"Fn::GetAtt": ["DispatchQueue", "Arn"]} and shards["BatchSize"] == 1
+    assert shards["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DispatchShards"}
+    assert dispatcher["Environment"]["Variables"]["DISPATCH_SHARDS"] == {"Ref": "DispatchShards"}
+    # and the shard count stays within what a parallel scan and the event source's concurrency take
+    parameter = template["Parameters"]["DispatchShards"]
+    assert 2 <= parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"] <= 1000
+    # and a shard message lives little longer than the tick it serves
+    assert _resources(template)["DispatchQueue"]["Properties"]["MessageRetentionPeriod"] <= 900
 
 
 def test_the_processor_counts_attempts_as_the_queue_does(template: dict[str, Any]) -> None:

@@ -1,22 +1,46 @@
-"""Dispatcher entry: the scheduled tick finds the inboxes that are due and hands each to its own poll.
+"""Dispatcher entry: the scheduled tick, and the dispatch step of each shard of the inboxes.
 
-The tick reads two narrow indexes (the inbox list, and the inboxes held back by a back-off or a long period),
-then sends one poll request per due inbox to the poll queue, ten to a request. It never reads an inbox item or
-a poll state one by one, and never talks to a mail server, so one dead server cannot slow it down."""
+The tick's own work does not depend on the number of inboxes: it sends one small message per shard to the
+dispatch queue (DISPATCH_SHARDS of them, ten to a request). Each shard message is then handled by its own
+dispatcher invocation, the shard's step: it reads its segment of the inbox list (a parallel scan segment of
+the narrow `inbox_list` index) and the held polls, and sends one poll request per due inbox of the shard to
+the poll queue. Neither reads an inbox item or a poll state one by one, nor talks to a mail server, so one
+dead server cannot slow them down."""
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
 
 from mail2ticket.observability import inbox_metric, logger, metrics
+from mail2ticket.settings import get_settings
 from mail2ticket.store.config import listed_inboxes
-from mail2ticket.store.poll_queue import request_polls
+from mail2ticket.store.poll_queue import ShardRequest, request_polls, request_shards
 from mail2ticket.store.replicas import held_polls
+
+# EventBridge schedules run at most once a minute: a shard message older than this was replaced by the next
+# tick's, and its polls would all find their inbox already polled.
+TICK_SECONDS = 60
+
+
+@dataclass
+class TickSummary:
+    tick: int
+    shards: int
+    sent: int
+    refused: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass
 class DispatchSummary:
+    shard: int
+    shards: int
+    tick: int
     dispatched: int = 0
     not_due: int = 0
     inactive: int = 0
@@ -27,10 +51,39 @@ class DispatchSummary:
         return asdict(self)
 
 
-def dispatch_due(now: float | None = None) -> DispatchSummary:
-    """Queue a poll for every active inbox that is not held; count the failing ones per inbox."""
+def dispatch_tick(now: float | None = None) -> TickSummary:
+    """The tick: one dispatch-queue message per shard, whatever the number of inboxes. A shard SQS refused
+    waits for the next tick."""
     tick = int(now if now is not None else time.time())
-    summary = DispatchSummary()
+    shards = get_settings().dispatch_shards
+    sent = request_shards(tick, shards)
+    summary = TickSummary(tick, shards, sent.sent, sent.refused)
+    metrics.add_metric(name="ShardsQueued", unit=MetricUnit.Count, value=sent.sent)
+    logger.info("tick dispatched", extra={"tick": tick, "shards": shards, "refused": sent.refused})
+    return summary
+
+
+def dispatch_requested(body: str, sent_at_ms: str | int | None = None) -> dict[str, Any]:
+    """A dispatch-queue message as the queue delivers it: its shard's step, unless the message is older than
+    a tick (delivered again after a failed step: the next tick's message has replaced it) or is not a shard
+    request (nothing to retry)."""
+    try:
+        request = ShardRequest.model_validate_json(body)
+    except ValidationError:
+        logger.warning("not a shard request: dropped", extra={"body": body[:200]})
+        return {"dropped": "not a shard request"}
+    if sent_at_ms is not None and time.time() * 1000 - int(sent_at_ms) > TICK_SECONDS * 1000:
+        logger.warning("shard request older than a tick: dropped", extra=request.model_dump())
+        return {"dropped": "older than a tick", **request.model_dump()}
+    return dispatch_shard(request.shard, request.shards, request.tick).as_dict()
+
+
+def dispatch_shard(shard: int, shards: int, tick: int) -> DispatchSummary:
+    """Queue a poll for every active inbox of the shard that is not held; count the failing ones per inbox.
+
+    Its inboxes are segment `shard` of `shards` of the inbox list; the held polls are read whole (a sparse
+    index: only inboxes backed off, asked to wait by their server, or of a period above a minute)."""
+    summary = DispatchSummary(shard, shards, tick)
     held: dict[str, int] = {}
     failures: dict[str, int] = {}
     for state in held_polls():
@@ -39,7 +92,7 @@ def dispatch_due(now: float | None = None) -> DispatchSummary:
             failures[state.inbox_id] = int(state.failures)
     due: list[str] = []
     retrying: list[str] = []
-    for inbox_id, active in listed_inboxes():
+    for inbox_id, active in listed_inboxes(segment=(shard, shards)):
         if not active:
             summary.inactive += 1
         elif held.get(inbox_id, 0) > tick:
@@ -60,6 +113,8 @@ def dispatch_due(now: float | None = None) -> DispatchSummary:
     logger.info(
         "dispatch finished",
         extra={
+            "shard": shard,
+            "shards": shards,
             "dispatched": summary.dispatched,
             "not_due": summary.not_due,
             "failing": len(summary.failing),

@@ -55,50 +55,82 @@ def poll_tick(
     on_result: Callable[[Result], None] | None = None,
     concurrency: int = POLLS_AT_ONCE,
 ) -> Result:
-    """What a scheduled tick does, in this process: the dispatcher's step, then the polls it queued, received
-    from the poll queue and run `concurrency` at once. Inboxes held back (back-off, long period) are skipped
-    as on the schedule."""
-    from mail2ticket.dispatch import dispatch_due
+    """What a scheduled tick does, in this process: the tick, each shard's dispatch step, and the polls they
+    queued, `concurrency` at once. Inboxes held back (back-off, long period) are skipped, as on schedule."""
+    from mail2ticket.dispatch import dispatch_requested, dispatch_tick
 
-    dispatched = dispatch_due(now=now).as_dict()
+    dispatch_tick(now=now)
+
+    def shard(message: dict[str, Any]) -> list[Result]:
+        return [dispatch_requested(message["Body"], message.get("Attributes", {}).get("SentTimestamp"))]
 
     def poll(message: dict[str, Any]) -> list[Result]:
         request = poll_queue.PollRequest.model_validate_json(message["Body"])
         return [asdict(poll_requested(request.inbox_id, request.tick))]
 
-    return poll_answer(consume(poll, concurrency, on_result), dispatched)
+    return fan_out(shard, poll, get_settings().dispatch_shards, concurrency, on_result)
+
+
+Handle = Callable[[dict[str, Any]], list[Result] | None]
+
+
+def fan_out(
+    shard: Handle,
+    poll: Handle,
+    shard_concurrency: int,
+    concurrency: int,
+    on_result: Callable[[Result], None] | None = None,
+) -> Result:
+    """After a tick, outside Lambda, what the two event sources do: each message of the dispatch queue to
+    `shard`, and each poll request to `poll` as soon as a shard's step queued it, until both queues are
+    empty. Returns what `poll_answer` makes of the polls and the shards' steps."""
+    settings = get_settings()
+    with ThreadPoolExecutor(max_workers=1) as background:
+        steps = background.submit(
+            contextvars.copy_context().run, consume, settings.dispatch_queue_url, shard, shard_concurrency
+        )
+        polls = consume(settings.poll_queue_url, poll, concurrency, on_result, until=steps.done)
+        return poll_answer(polls, steps.result())
 
 
 def consume(
-    handle: Callable[[dict[str, Any]], list[Result] | None],
+    queue_url: str,
+    handle: Handle,
     concurrency: int,
     on_result: Callable[[Result], None] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> list[Result]:
-    """What the poll queue's event source does (BatchSize 1), outside Lambda: each message received is handed
-    to `handle`, at most `concurrency` at once, until the queue is empty. A message is deleted once handled;
-    one whose `handle` answers None stays, visible again after the queue's visibility timeout. Returns the
-    results in the order the polls ended; `on_result` sees each as soon as it is known."""
+    """What an SQS event source with BatchSize 1 does, outside Lambda: each message received is handed to
+    `handle`, at most `concurrency` at once, until the queue is empty (and, with `until`, until it says
+    nothing more will come). A message is deleted once handled; one whose `handle` answers None stays,
+    visible again after the queue's visibility timeout. Returns the results in the order they ended;
+    `on_result` sees each as soon as it is known."""
 
     def run(message: dict[str, Any]) -> list[Result]:
         results = handle(message)
         if results is None:
             return []
-        poll_queue.delete(message)
+        poll_queue.delete(queue_url, message)
         return results
 
     results: list[Result] = []
     running: set[Future[list[Result]]] = set()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         while True:
+            # Read before receiving: once it says no more will come, an empty queue is the end.
+            last = until is None or until()
             if len(running) < concurrency:
-                received = poll_queue.receive(concurrency - len(running))
+                received = poll_queue.receive(queue_url, concurrency - len(running))
                 # Each in a copy of the caller's context: what it set (trace, log or test labels) holds there.
                 running |= {pool.submit(contextvars.copy_context().run, run, m) for m in received}
                 if received and len(running) < concurrency:
                     continue
             if not running:
-                return results
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+                if last:
+                    return results
+                time.sleep(0.005)
+                continue
+            done, running = wait(running, timeout=0.05, return_when=FIRST_COMPLETED)
             for future in done:
                 for result in future.result():
                     results.append(result)
@@ -106,17 +138,19 @@ def consume(
                         on_result(result)
 
 
-def poll_answer(results: list[Result], dispatched: Result | None = None) -> Result:
-    """What a poll on demand answers: each poll's result under `polled`, the failed ones counted, and the
-    inboxes not polled by reason (held or already polled for this tick, leased by another poll)."""
+def poll_answer(results: list[Result], steps: list[Result] | None = None) -> Result:
+    """What a poll on demand answers: each poll's result under `polled`, the failed ones counted, the inboxes
+    not polled by reason (held or already polled for this tick, leased by another poll), and the polls the
+    shards' steps queued."""
     polled = [r for r in results if "reason" not in r]
     skipped = [r["reason"] for r in results if "reason" in r]
+    steps = steps or []
     return {
         "polled": polled,
         "failed": sum(1 for r in polled if r["error"]),
-        "not_due": int((dispatched or {}).get("not_due", 0)) + skipped.count("not due"),
+        "not_due": sum(int(s.get("not_due", 0)) for s in steps) + skipped.count("not due"),
         "leased_elsewhere": skipped.count("leased"),
-        "dispatched": int((dispatched or {}).get("dispatched", 0)),
+        "dispatched": sum(int(s.get("dispatched", 0)) for s in steps),
     }
 
 

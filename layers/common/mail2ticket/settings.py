@@ -18,6 +18,10 @@ class Settings(BaseModel):
     process_queue_url: str = Field("", alias="PROCESS_QUEUE_URL")
     process_dlq_url: str = Field("", alias="PROCESS_DLQ_URL")
     poll_queue_url: str = Field("", alias="POLL_QUEUE_URL")
+    dispatch_queue_url: str = Field("", alias="DISPATCH_QUEUE_URL")
+    # The tick spreads the inboxes over this many shards, one dispatch-queue message each; each shard's step
+    # then queues the polls of its due inboxes (the template's DispatchShards).
+    dispatch_shards: int = Field(10, alias="DISPATCH_SHARDS", ge=1, le=100)
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
     processing_lease_seconds: int = Field(900, alias="PROCESSING_LEASE_SECONDS", ge=1)

@@ -157,8 +157,8 @@ def _poll(args: argparse.Namespace) -> Result:
 
 
 def _tick_deployed(args: argparse.Namespace) -> Result:
-    """Every inbox through the stack: the deployed dispatcher runs a tick; the polls it queues then run in
-    the deployed poller, as on the schedule."""
+    """Every inbox through the stack: the deployed dispatcher runs a tick; its shards' steps and the polls
+    they queue then run in the deployed functions, as on the schedule."""
     from mail2ticket.lambda_events import scheduled_event
     from mail2ticket.store.deployed import invoke_function
 
@@ -170,8 +170,10 @@ def _tick_deployed(args: argparse.Namespace) -> Result:
     if args.json:
         return Result(to_json(answer))
     return Result(
-        f"{answer['dispatched']} poll(s) queued, {answer['not_due']} inbox(es) not due: the deployed poller "
-        "runs them now (`mail2ticket inbox list` shows each inbox's last poll and failures)."
+        f"Tick {answer['tick']}: {answer['sent']} of {answer['shards']} shard(s) queued. The deployed "
+        "dispatcher queues the polls of each shard's due inboxes, and the deployed poller runs them now; "
+        "`mail2ticket inbox list` shows each inbox's last poll and failures.",
+        1 if answer["refused"] else 0,
     )
 
 

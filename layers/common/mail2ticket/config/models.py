@@ -142,7 +142,6 @@ class InboxConfig(BaseModel):
     security: Security = Security.SSL
     verify_certificate: bool = True
     # A host name (at most 253 characters); for graph, the Graph endpoint, e.g. graph.microsoft.com.
-    # It is also the key of the inbox_list index (2048 bytes at most).
     server: str = Field(min_length=1, max_length=253)
     port: int | None = Field(None, ge=1, le=65535)
     login: str = Field(min_length=1)

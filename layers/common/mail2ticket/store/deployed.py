@@ -17,6 +17,7 @@ OUTPUT_VARIABLES = {
     "ProcessQueueUrl": "PROCESS_QUEUE_URL",
     "ProcessDeadLetterQueueUrl": "PROCESS_DLQ_URL",
     "PollQueueUrl": "POLL_QUEUE_URL",
+    "DispatchQueueUrl": "DISPATCH_QUEUE_URL",
     "EventBusName": "EVENT_BUS_NAME",
 }
 
