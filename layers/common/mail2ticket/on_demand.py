@@ -59,6 +59,12 @@ def poll_tick(
     queued, `concurrency` at once. Inboxes held back (back-off, long period) are skipped, as on schedule."""
     from mail2ticket.dispatch import dispatch_requested, dispatch_tick
 
+    settings = get_settings()
+    if not (settings.dispatch_queue_url and settings.poll_queue_url):
+        raise ConfigurationError(
+            "DISPATCH_QUEUE_URL and POLL_QUEUE_URL are not set: use --stack NAME, or --local for the local "
+            "stack"
+        )
     dispatch_tick(now=now)
 
     def shard(message: dict[str, Any]) -> list[Result]:
@@ -68,7 +74,7 @@ def poll_tick(
         request = poll_queue.PollRequest.model_validate_json(message["Body"])
         return [asdict(poll_requested(request.inbox_id, request.tick))]
 
-    return fan_out(shard, poll, get_settings().dispatch_shards, concurrency, on_result)
+    return fan_out(shard, poll, settings.dispatch_shards, concurrency, on_result)
 
 
 Handle = Callable[[dict[str, Any]], list[Result] | None]
