@@ -20,8 +20,9 @@ from mail2ticket.store.config import listed_inboxes
 from mail2ticket.store.poll_queue import ShardRequest, request_polls, request_shards
 from mail2ticket.store.replicas import held_polls
 
-# EventBridge schedules run at most once a minute: a shard message older than this was replaced by the next
-# tick's, and its polls would all find their inbox already polled.
+# EventBridge schedules run at most once a minute: an inbox whose period is this or less is due at every tick,
+# and a shard message older than this was replaced by the next tick's (its polls would all find their inbox
+# already polled).
 TICK_SECONDS = 60
 
 

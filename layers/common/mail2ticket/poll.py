@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mail2ticket.config.models import GlobalConfig, InboxConfig, Protocol
 from mail2ticket.config.sizes import parse_size
 from mail2ticket.config.validation import validate_inbox
+from mail2ticket.dispatch import TICK_SECONDS
 from mail2ticket.errors import ConfigurationError
 from mail2ticket.mail.headers import message_ids
 from mail2ticket.mailbox.imap import uid_ranges
@@ -43,8 +44,6 @@ from mail2ticket.store.raw import put_raw
 from mail2ticket.store.secrets import get_secret
 
 _MARK_EVERY = 50
-# EventBridge schedules run at most once a minute: an inbox whose period is this or less is due at every tick.
-TICK_SECONDS = 60
 # However long a server asks to wait, the inbox is tried again within a day.
 _LONGEST_WAIT = 86400
 
