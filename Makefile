@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help venv lock demo up down test lint format validate build unit integration clean schemas bench-mail \
-	bench-poll bench-cost bench-cli
+	bench-poll bench-cost bench-cli bench-fleet
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-poll  poll time of an inbox with 10,000 processed mails against an empty one"
 	@echo "make bench-cost  1,000 mails through the local stack: AWS requests, memory, import time, cost"
 	@echo "make bench-cli   start time of the mail2ticket command (--help, and a table command)"
+	@echo "make bench-fleet the tick at 10 and 1,000 inboxes; 200 inboxes polled, 20 of them on a dead server"
 
 # Every environment installs from its lock only: exact versions, hashes checked, nothing resolved at install time.
 # A changed lock rebuilds its environment from scratch, so a package the lock dropped does not linger.
@@ -108,6 +109,9 @@ bench-poll: venv
 
 bench-cli: venv
 	$(PY) -m bench.cli
+
+bench-fleet: venv
+	$(PY) -m bench.fleet
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -86,6 +86,8 @@ class Run:
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
+        self.poll_url = os.environ["POLL_QUEUE_URL"]
+        self.dispatch_url = os.environ["DISPATCH_QUEUE_URL"]
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         from contextlib import redirect_stdout
@@ -95,6 +97,28 @@ class Run:
             response = runner.invoke(function, event)
             self.durations[function].append(time.perf_counter() - started)
         return response
+
+    def tick(self, now: datetime) -> None:
+        """The dispatcher's tick, each shard message to its own dispatcher invocation (the dispatch queue's
+        event source), then each poll request to its own poller invocation (the poll queue's)."""
+        self.invoke("dispatcher", runner.scheduled_event("poll", now))
+        self.each_message(self.dispatch_url, "dispatcher")
+        self.each_message(self.poll_url, "poller")
+
+    def each_message(self, queue_url: str, function: str) -> None:
+        """An SQS event source with BatchSize 1: each message to its own invocation of `function`."""
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        while True:
+            with self.recorder.label("sqs-event-source"):
+                received = self.sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
+            if not received:
+                return
+            for message in received:
+                self.invoke(function, runner.sqs_event([message], arn["QueueArn"]))
+                with self.recorder.label("sqs-event-source"):
+                    self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain(self) -> None:
         """The SQS event source: receive up to 10, invoke, delete the successes (processor's role)."""
@@ -473,15 +497,15 @@ def main() -> None:
         started = time.perf_counter()
         for tick, start in enumerate(range(0, MAILS, WAVE)):
             _append(stack.dovecot.imap_port, login, password, mails[start : start + WAVE])
-            run.invoke("poller", runner.scheduled_event("poll", now + timedelta(minutes=tick)))
+            run.tick(now + timedelta(minutes=tick))
             run.drain()
         print(f"{MAILS} mails polled and processed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         run.invoke("cleaner", runner.scheduled_event("clean", now + timedelta(hours=1)))
         calls_before_idle = len(recorder.calls)
         idle_started = time.perf_counter()
-        run.invoke("poller", runner.scheduled_event("poll", now + timedelta(hours=2)))
+        run.tick(now + timedelta(hours=2))
         idle_poll_s = time.perf_counter() - idle_started
-        idle_calls = [c for c in recorder.calls[calls_before_idle:] if c.label == "poller"]
+        idle_calls = [c for c in recorder.calls[calls_before_idle:] if c.label in ("dispatcher", "poller")]
         idle_counts = dict(Counter((c.service, c.operation) for c in idle_calls))
         print(f"idle poll: {idle_poll_s:.1f} s, requests {idle_counts}", file=sys.stderr)
         recorder.stop()
@@ -502,7 +526,7 @@ def main() -> None:
         layer = _layer(Path(tmp))
         functions = {
             f: _memory_size_mb(template, f"{f.capitalize()}Function")
-            for f in ("poller", "processor", "cleaner")
+            for f in ("dispatcher", "poller", "processor", "cleaner")
         }
         uncompiled = {f: _import_seconds(f, layer, mb) for f, mb in functions.items()}
         _compile(layer)
@@ -586,11 +610,17 @@ def _report(
         print(f"  {name:24} {cost * scale:.5f}")
     storage = sum(stored.values()) / 1024**3 * S3_STORAGE_GB_MONTH * scale
     print(f"  (not per mail: S3 storage of the raw mail and attachments, per month kept: {storage:.5f})")
+    # Each tick: the tick and one dispatch step per shard (dispatcher), one poll; the shard messages sent (one
+    # request per ten), received and deleted, the poll request sent, received and deleted; each step's two
+    # index scans (half a read unit at least each).
+    shards = int(template["Parameters"]["DispatchShards"]["Default"])
     idle = 43_200 * (
         math.ceil(idle_poll_s * 1000) / 1000 * memory_mb["poller"] / 1024 * LAMBDA_ARM_GB_SECOND
-        + LAMBDA_REQUEST
+        + (2 + shards) * LAMBDA_REQUEST
+        + (math.ceil(shards / 10) + 2 * shards + 3) * SQS_REQUEST
+        + 2 * shards * 0.5 * DYNAMODB_READ_UNIT
     )
-    print(f"  (not per mail: the poller's schedule, idle, per month: {idle:.4f})")
+    print(f"  (not per mail: the tick and the poll of one idle inbox, per month: {idle:.4f})")
 
     growth = memory["peak"] - memory["baseline"]
     mail_mb = memory["mail_bytes"] / 2**20

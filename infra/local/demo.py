@@ -102,6 +102,7 @@ def main() -> int:
         print(f"delivered     {len(names)} mails to {ADDRESS}: {', '.join(names)}")
 
         poll, batches, failures = run_once(minutes=1)
+        print(f"dispatch      {poll['dispatched']} poll request(s) queued, each polled by its own invocation")
         print(f"poll          {poll['polled']}")
         print(f"process       {batches} SQS batch(es), {failures} failed record(s)")
 

@@ -65,7 +65,7 @@ namespace inbox {{
   inbox = yes
   separator = /
 }}
-mail_max_userip_connections = 100
+mail_max_userip_connections = {max_connections}
 pop3_uidl_format = %08Xu%08Xv
 
 # An unreachable penalty socket switches off anvil's auth penalty, which after any wrong password would
@@ -272,8 +272,15 @@ class Dovecot:
     pop3s_port: int
     cert_path: Path
 
-    def __init__(self, workdir: Path | None = None, oauth2_introspection_url: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        oauth2_introspection_url: str | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        """`max_connections`: IMAP or POP3 sessions a user may hold from one address; one more is refused."""
         self._owns_workdir = workdir is None
+        self.max_connections = max_connections
         # Short /tmp paths matter: base_dir holds unix sockets whose paths may not exceed 108 bytes.
         self.workdir = Path(tempfile.mkdtemp(prefix="m2t-dovecot-")) if workdir is None else workdir
         self.host = "127.0.0.1"
@@ -342,6 +349,7 @@ class Dovecot:
                 imaps_port=self.imaps_port,
                 pop3_port=self.pop3_port,
                 pop3s_port=self.pop3s_port,
+                max_connections=self.max_connections,
                 **self._oauth2_settings(),
             )
         )

@@ -1,17 +1,24 @@
-"""Call the real handlers in-process with the event shapes Lambda gives them."""
+"""Call the real handlers in-process with the event shapes Lambda gives them: a schedule tick for the
+dispatcher, one dispatcher invocation per shard message, one poller invocation per poll request (at most the
+template's DispatchShards and PollConcurrency at once, in threads), and SQS batches for the processor."""
 
 import importlib.util
 import json
 import os
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 
+from infra.local.resources import load_template
 from mail2ticket.lambda_events import ACCOUNT, REGION, scheduled_event, sqs_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,12 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class LambdaContext:
-    """The attributes of Lambda's context object that Powertools reads."""
+    """The attributes of Lambda's context object that Powertools and the functions read."""
 
     function_name: str
     memory_limit_in_mb: int = 512
     aws_request_id: str = ""
     timeout_ms: int = 60_000
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
@@ -35,7 +43,29 @@ class LambdaContext:
         return "$LATEST"
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_ms
+        return max(0, int(self.timeout_ms - (time.monotonic() - self.started) * 1000))
+
+
+@cache
+def _template() -> dict[str, Any]:
+    return load_template()
+
+
+def function_timeout_ms(function: str) -> int:
+    """The function's timeout in the template (its own, else the global one)."""
+    template = _template()
+    own = template["Resources"][f"{function.title()}Function"]["Properties"].get("Timeout")
+    return int(own or template["Globals"]["Function"]["Timeout"]) * 1000
+
+
+def dispatch_shards() -> int:
+    """The template's default DispatchShards: the shards of a tick, and the dispatch steps run at once."""
+    return int(_template()["Parameters"]["DispatchShards"]["Default"])
+
+
+def poll_concurrency() -> int:
+    """The template's default PollConcurrency: how many polls the poll queue's event source runs at once."""
+    return int(_template()["Parameters"]["PollConcurrency"]["Default"])
 
 
 def load_handler(function: str) -> ModuleType:
@@ -50,18 +80,89 @@ def load_handler(function: str) -> ModuleType:
 
 
 _HANDLERS: dict[str, ModuleType] = {}
+_LOADING = threading.Lock()
 
 
-def invoke(function: str, event: dict[str, Any]) -> Any:
-    """Invoke a function's handler with `event`, as Lambda would, under that function's service name."""
-    if function not in _HANDLERS:
-        _HANDLERS[function] = load_handler(function)
-    context = LambdaContext(function_name=f"mail2ticket-{function}", aws_request_id=str(uuid.uuid4()))
+def invoke(function: str, event: dict[str, Any], timeout_ms: int | None = None) -> Any:
+    """Invoke a function's handler with `event`, as Lambda would, with the template's timeout (or
+    `timeout_ms`) counting down in its context."""
+    with _LOADING:
+        if function not in _HANDLERS:
+            _HANDLERS[function] = load_handler(function)
+    context = LambdaContext(
+        function_name=f"mail2ticket-{function}",
+        aws_request_id=str(uuid.uuid4()),
+        timeout_ms=timeout_ms or function_timeout_ms(function),
+    )
     return _HANDLERS[function].lambda_handler(event, context)
 
 
-def run_poller(now: datetime | None = None) -> dict[str, Any]:
-    return dict(invoke("poller", scheduled_event("mail2ticket-poller-schedule", now)))
+def run_dispatcher(now: datetime | None = None) -> dict[str, Any]:
+    """One tick: the dispatcher queues one message per shard of the inboxes on the dispatch queue."""
+    return dict(invoke("dispatcher", scheduled_event("mail2ticket-poll-schedule", now)))
+
+
+def _by_invocation(function: str, queue_url: str, timeout_ms: int | None = None) -> Any:
+    """A message handed to its own invocation of `function`, as an SQS event source with BatchSize 1 does:
+    its results, or None when the invocation reported the message failed (an invocation that raises stops
+    the run here: locally, a failed function is a failure to see)."""
+    arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    queue_arn = arn["Attributes"]["QueueArn"]
+    results_of = {"poller": "polls", "dispatcher": "shards"}[function]
+
+    def handle(message: dict[str, Any]) -> list[dict[str, Any]] | None:
+        response = invoke(function, sqs_event([message], queue_arn), timeout_ms)
+        return None if response.get("batchItemFailures") else list(response.get(results_of, []))
+
+    return handle
+
+
+def run_shards(concurrency: int | None = None) -> list[dict[str, Any]]:
+    """What the dispatch queue's event source does: each shard message to its own dispatcher invocation, at
+    most `concurrency` (the template's DispatchShards) at once. Returns each step's summary."""
+    from mail2ticket.on_demand import consume
+
+    url = os.environ["DISPATCH_QUEUE_URL"]
+    return consume(url, _by_invocation("dispatcher", url), concurrency or dispatch_shards())
+
+
+def run_polls(
+    concurrency: int | None = None,
+    timeout_ms: int | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """What the poll queue's event source does: each request to its own poller invocation (BatchSize 1), at
+    most `concurrency` (the template's PollConcurrency) at once; a request whose invocation reports it failed
+    stays on the queue until its visibility timeout ends. Returns each poll's result, in completion order;
+    `on_result` sees each as soon as its poll ends."""
+    from mail2ticket.on_demand import consume
+
+    url = os.environ["POLL_QUEUE_URL"]
+    return consume(
+        url, _by_invocation("poller", url, timeout_ms), concurrency or poll_concurrency(), on_result
+    )
+
+
+def run_poller(
+    now: datetime | None = None,
+    concurrency: int | None = None,
+    timeout_ms: int | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """A tick, the shards' dispatch steps and the polls they queued, each by its own invocation as the event
+    sources run them (the polls start as soon as their shard's step queued them), summed up as `mail2ticket
+    poll` sums them: each poll's result under `polled`, the failed ones counted, and the inboxes not polled
+    by reason."""
+    from mail2ticket.on_demand import fan_out
+
+    run_dispatcher(now)
+    return fan_out(
+        _by_invocation("dispatcher", os.environ["DISPATCH_QUEUE_URL"]),
+        _by_invocation("poller", os.environ["POLL_QUEUE_URL"], timeout_ms),
+        dispatch_shards(),
+        concurrency or poll_concurrency(),
+        on_result,
+    )
 
 
 def run_cleaner(now: datetime | None = None) -> dict[str, Any]:

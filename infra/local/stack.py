@@ -15,7 +15,7 @@ from infra.local.moto_server import MotoServer
 from infra.local.resources import create_resources, function_environment, load_template
 from infra.local.smtp import SmtpCapture
 
-FUNCTIONS = ("PollerFunction", "ProcessorFunction", "CleanerFunction")
+FUNCTIONS = ("DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction")
 
 
 class LocalServer(Protocol):

@@ -43,20 +43,30 @@ def test_deliver_poll_see_the_ticket_close_it_and_the_cleaner_removes_its_mail(
     [row] = cli(capsys, "mailbox", "ls", "support", "--json").json()
     assert (row["message_id"], row["server"]) == (message_id, "deleted")
 
-    # When the next poll finds it gone and the cleaner runs past the retention, then its replica goes too
-    assert cli(capsys, "poll", "--json").json()["polled"][0]["disappeared"] == 1
+    # When the next tick (a minute later) finds it gone and the cleaner runs past the retention, then its
+    # replica goes too
+    assert cli(capsys, "poll", "--at", "+1m", "--json").json()["polled"][0]["disappeared"] == 1
     assert cli(capsys, "clean", "--json").json()["replicas_deleted"] == 0
     assert cli(capsys, "clean", "--at", "+2h", "--json").json()["replicas_deleted"] == 1
     assert cli(capsys, "mailbox", "ls", "support", "--json").json() == []
     assert cli(capsys, "tickets", "ls", "--json").json()[0]["status"] == "closed"
 
 
-def test_poll_polls_now_whatever_the_periodicity(mail_account: MailAccount, capsys) -> None:
+def test_poll_runs_a_tick_and_poll_of_one_inbox_polls_it_now_whatever_its_period(
+    mail_account: MailAccount, capsys
+) -> None:
+    # Given an inbox polled once an hour, just polled by a tick
     save(mail_account.inbox("support", periodicity_seconds=3600))
-    assert cli(capsys, "poll", "--inbox", "support").code == 0
+    assert cli(capsys, "poll").code == 0
     mail_account.append(make_mail("Second")[0])
 
-    assert cli(capsys, "poll", "--json").json()["polled"][0]["received"] == 1
+    # When a tick runs again, then the inbox is not due: its period holds
+    again = cli(capsys, "poll")
+    assert again.code == 0 and again.out.startswith("No inbox was due.\n1 inbox(es) not due")
+    assert cli(capsys, "poll", "--json").json()["not_due"] == 1
+
+    # When the operator names it, then it is polled now
+    assert cli(capsys, "poll", "--inbox", "support", "--json").json()["polled"][0]["received"] == 1
 
 
 def test_poll_of_a_broken_or_disabled_inbox_is_a_failure(mail_account: MailAccount, capsys) -> None:
@@ -67,9 +77,31 @@ def test_poll_of_a_broken_or_disabled_inbox_is_a_failure(mail_account: MailAccou
     disabled = cli(capsys, "poll", "--inbox", "off")
     unknown = cli(capsys, "poll", "--inbox", "nowhere")
 
-    assert broken.code == 1 and "ConnectionRefusedError" in broken.out
+    assert broken.code == 1 and "connection refused by 127.0.0.1:1" in broken.out
     assert disabled.code == 1 and "inbox 'off' is disabled (mail2ticket inbox enable off)" in disabled.err
     assert unknown.code == 1 and "inbox 'nowhere' does not exist" in unknown.err
+
+
+def test_a_backed_off_inbox_is_skipped_by_a_tick_and_polled_when_named(
+    mail_account: MailAccount, capsys
+) -> None:
+    # Given an inbox whose server refused the last poll: it is backed off
+    save(mail_account.inbox("support", port=1))
+    assert cli(capsys, "poll", "--json").json()["polled"][0]["failures"] == 1
+
+    # When a tick runs, then it is skipped
+    skipped = cli(capsys, "poll", "--json")
+    assert (skipped.code, skipped.json()["polled"], skipped.json()["not_due"]) == (0, [], 1)
+
+    # When the operator names it, then it is polled now, and its failure counts in its back-off
+    [named] = cli(capsys, "poll", "--inbox", "support", "--json").json()["polled"]
+    assert named["failures"] == 2 and "connection refused" in named["error"]
+
+    # When its server is back and the operator names it, then it reads the mail and is due again
+    save(mail_account.inbox("support"))
+    mail_account.append(make_mail("Back")[0])
+    [back] = cli(capsys, "poll", "--inbox", "support", "--json").json()["polled"]
+    assert (back["error"], back["received"], back["failures"], back["held_until"]) == (None, 1, 0, None)
 
 
 def test_a_message_that_fails_stays_queued_and_is_named(mail_account: MailAccount, capsys) -> None:
@@ -125,7 +157,11 @@ def _stack_of_local_handlers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str,
         "ReplicasTableName": os.environ["REPLICAS_TABLE"],
         "TicketsTableName": os.environ["TICKETS_TABLE"],
         "ProcessQueueUrl": os.environ["PROCESS_QUEUE_URL"],
-        **{f"{name.title()}FunctionName": f"prod-{name}" for name in ("poller", "processor", "cleaner")},
+        "PollQueueUrl": os.environ["POLL_QUEUE_URL"],
+        **{
+            f"{name.title()}FunctionName": f"prod-{name}"
+            for name in ("dispatcher", "poller", "processor", "cleaner")
+        },
     }
     fake_stack("prod", outputs)
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -164,6 +200,29 @@ def test_with_stack_the_deployed_functions_do_the_work(
     assert "kept_mail_released" in cleaned.json()
     assert refused.code == 1 and "cannot be used with --stack" in refused.err
     assert _waiting() == 0
+
+
+def test_with_stack_a_poll_of_every_inbox_is_the_deployed_dispatchers_tick(
+    mail_account: MailAccount, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployed stack with two inboxes, one of them disabled
+    calls = _stack_of_local_handlers(monkeypatch)
+    save(mail_account.inbox("support"))
+    save(mail_account.inbox("off", active=False))
+
+    # When every inbox is polled through the stack
+    ticked = cli(capsys, "--stack", "prod", "poll")
+
+    # Then the deployed dispatcher ran a tick, whose shards' steps queue the due inbox's poll for the
+    # deployed poller
+    assert [name for name, _ in calls] == ["prod-dispatcher"]
+    assert calls[0][1]["detail-type"] == "Scheduled Event"
+    shards = runner.dispatch_shards()
+    assert ticked.code == 0 and f": {shards} of {shards} shard(s) queued." in ticked.out
+    steps = runner.run_shards()
+    assert sum(s["dispatched"] for s in steps) == 1 and sum(s["inactive"] for s in steps) == 1
+    [polled] = runner.run_polls()
+    assert (polled["inbox_id"], polled["error"]) == ("support", None)
 
 
 def _queue_url() -> str:

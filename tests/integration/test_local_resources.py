@@ -105,6 +105,9 @@ def test_create_resources_from_template(aws: boto3.Session) -> None:
     redrive = json.loads(queue["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
     assert int(redrive["maxReceiveCount"]) == 5
+    polls = sqs.get_queue_attributes(QueueUrl=refs["PollQueue"], AttributeNames=["All"])["Attributes"]
+    poll_dlq = sqs.get_queue_attributes(QueueUrl=refs["PollDeadLetterQueue"], AttributeNames=["QueueArn"])
+    assert json.loads(polls["RedrivePolicy"])["deadLetterTargetArn"] == poll_dlq["Attributes"]["QueueArn"]
 
     events = aws.client("events")
     assert events.describe_event_bus(Name=refs["EventBus"])["Name"] == "mail2ticket-dev"
@@ -132,6 +135,8 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "RAW_BUCKET": refs["RawMailBucket"],
         "PROCESS_QUEUE_URL": refs["ProcessQueue"],
         "PROCESS_DLQ_URL": refs["ProcessDeadLetterQueue"],
+        "POLL_QUEUE_URL": refs["PollQueue"],
+        "DISPATCH_QUEUE_URL": refs["DispatchQueue"],
         "EVENT_BUS_NAME": "mail2ticket-dev",
         "POWERTOOLS_METRICS_NAMESPACE": "mail2ticket",
         "LOG_LEVEL": "INFO",
@@ -140,4 +145,6 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "PROCESSING_LEASE_SECONDS": "150",
     }
     assert function_environment(template, refs, "PollerFunction")["POWERTOOLS_SERVICE_NAME"] == "poller"
+    dispatcher = function_environment(template, refs, "DispatcherFunction")
+    assert dispatcher["POWERTOOLS_SERVICE_NAME"] == "dispatcher"
     assert function_environment(template, refs, "CleanerFunction")["POWERTOOLS_SERVICE_NAME"] == "cleaner"

@@ -89,7 +89,7 @@ def test_processed_mails_log_json_lines_with_their_keys_and_per_inbox_metrics(
     assert (processed["ticket_ref"], processed["outcome"]) == ("R-000001", "updated")
     # and the poller's and the processor's lines always name the inbox they concern
     for record in logs:
-        if record["message"] not in ("poll finished", "clean finished"):
+        if record["message"] not in ("tick dispatched", "dispatch finished", "clean finished"):
             assert record.get("inbox_id") == "helpdesk", record
 
     # And the metrics are per inbox, plus an inbox-less PollFailed for the alarm

@@ -197,12 +197,13 @@ def test_each_function_role_grants_exactly_what_the_function_uses(
     )
     now = datetime.now(UTC)
 
-    # When each function runs over every path, its requests labelled with its name (the queue's event source
-    # uses the processor's role, so its receives and deletes count as the processor's): polls (the second
-    # queues again what is still new), the skipped mail recorded again, processing, a retry
+    # When each function runs over every path, its requests labelled with its name (a queue's event source
+    # uses its function's role, so its receives and deletes count as the dispatcher's, the poller's or the
+    # processor's): ticks (the second queues again what is still new), the skipped mail recorded again,
+    # processing, a retry
+    _tick(recorder, now)
+    _tick(recorder, now + timedelta(minutes=15))
     with recorder.label("PollerFunction"):
-        runner.run_poller(now=now)
-        runner.run_poller(now=now + timedelta(minutes=15))
         runner.invoke("poller", {"retry_skipped": {}})
     with recorder.label("ProcessorFunction"):
         runner.drain_queue()
@@ -210,8 +211,7 @@ def test_each_function_role_grants_exactly_what_the_function_uses(
     # another stranger, its error forwarded through an SMTP relay with a login
     _through_smtp_relay(smtp, monkeypatch)
     mail_account.append(_mail("From another stranger", sender="stranger@example.net")[0], folder="Strict")
-    with recorder.label("PollerFunction"):
-        runner.run_poller(now=now + timedelta(minutes=30))
+    _tick(recorder, now + timedelta(minutes=30))
     with recorder.label("ProcessorFunction"):
         runner.drain_queue()
     monkeypatch.delenv("SMTP_HOST")
@@ -220,21 +220,19 @@ def test_each_function_role_grants_exactly_what_the_function_uses(
     doveadm(
         mail_account.server, "mailbox", "update", "-u", mail_account.login, "--uid-validity", "99", "INBOX"
     )
-    with recorder.label("PollerFunction"):
-        runner.run_poller(now=now + timedelta(minutes=45))
+    _tick(recorder, now + timedelta(minutes=45))
     # (the cleaner asks for the closed ticket's mails to go, polls delete them, the undesired one is purged,
     # and the replicas of mails gone from the server expire with their raw mail)
     for day in (1, 2, 10, 11, 30):
         with recorder.label("CleanerFunction"):
             runner.run_cleaner(now=now + timedelta(days=day))
-        with recorder.label("PollerFunction"):
-            runner.run_poller(now=now + timedelta(days=day, hours=1))
+        _tick(recorder, now + timedelta(days=day, hours=1))
     with recorder.label("CleanerFunction"):
         runner.run_cleaner(now=now + timedelta(days=40))
 
     # Then each function made requests, and its role allows every one of them
     labels = {call.label for call in recorder.calls}
-    assert labels >= {"PollerFunction", "ProcessorFunction", "CleanerFunction"}
+    assert labels >= {"DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction"}
     missing = [
         m for call in recorder.calls if call.label != "unlabelled" for m in _allowed(aws, call.label, call)
     ]
@@ -249,6 +247,17 @@ def test_each_function_role_grants_exactly_what_the_function_uses(
     cleaner = recorder.counts("CleanerFunction")
     assert cleaner[("dynamodb", "DeleteItem")] >= 1 and cleaner[("s3", "DeleteObjects")] >= 1
     assert recorder.counts("PollerFunction")[("dynamodb", "UpdateItem")] >= 1
+    dispatcher = recorder.counts("DispatcherFunction")
+    assert dispatcher[("sqs", "SendMessageBatch")] >= 2 and dispatcher[("dynamodb", "Scan")] >= 2
+
+
+def _tick(recorder: AwsCallRecorder, now: datetime) -> None:
+    """A tick as the deployed functions run it, each request labelled with the function making it."""
+    with recorder.label("DispatcherFunction"):
+        runner.run_dispatcher(now=now)
+        runner.run_shards()
+    with recorder.label("PollerFunction"):
+        runner.run_polls()
 
 
 def _through_smtp_relay(smtp: Any, monkeypatch: pytest.MonkeyPatch) -> None:

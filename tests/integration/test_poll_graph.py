@@ -14,6 +14,7 @@ import pytest
 from infra.local import runner
 from infra.local.graph_server import make_certificate
 from tests.conftest import GraphAccount, Output
+from tests.integration.clean_support import at
 from tests.integration.polling import ask, by_inbox, cycle, mail, poll, replicas, save, ticket_titles
 
 pytestmark = pytest.mark.integration
@@ -331,7 +332,7 @@ def test_throttling_is_waited_out_as_graph_asks(
     )
 
 
-def test_throttling_beyond_the_polls_budget_fails_the_poll_and_the_next_one_resumes(
+def test_throttling_beyond_the_polls_budget_holds_the_inbox_for_graphs_retry_after(
     graph_account: GraphAccount,
 ) -> None:
     # Given two mails, the second's download throttled for an hour
@@ -339,17 +340,24 @@ def test_throttling_beyond_the_polls_budget_fails_the_poll_and_the_next_one_resu
     graph_account.append(mail("First"))
     second_id = graph_account.append(mail("Second"))
     graph_account.server.fail(_value_path(second_id), 429, "ApplicationThrottled", retry_after="3600")
+    start = int(time.time()) + 60
 
     # When a poll runs, it gives up without waiting, saying why
-    started = time.monotonic()
-    first = by_inbox(cycle())["busy"]
-    assert time.monotonic() - started < 10
-    assert "429 ApplicationThrottled" in (first["error"] or "") and "retry after 3600 s" in first["error"]
+    began = time.monotonic()
+    first = by_inbox(runner.run_poller(now=at(start)))["busy"]
+    assert time.monotonic() - began < 10
+    assert first["error"].startswith(f"throttled by https://127.0.0.1:{graph_account.server.port}:")
+    assert "429 ApplicationThrottled" in first["error"] and "retry after 3600 s" in first["error"]
     assert first["received"] == 1
 
-    # When the next poll runs, then it goes on with the second mail: each one is there once
-    second = by_inbox(cycle())["busy"]
-    assert (second["error"], second["received"]) == (None, 1)
+    # Then the inbox waits the hour Graph asked for, not only its back-off's two minutes
+    assert (first["failures"], first["held_until"]) == (1, start + 3600)
+    assert runner.run_poller(now=at(start + 120))["polled"] == []
+
+    # When the hour has passed, then the next poll goes on with the second mail: each one is there once
+    second = by_inbox(runner.run_poller(now=at(start + 3600)))["busy"]
+    assert (second["error"], second["received"], second["failures"]) == (None, 1, 0)
+    runner.drain_queue()
     assert ticket_titles() == ["First", "Second"]
 
 
@@ -400,7 +408,7 @@ def test_a_certificate_credential_reads_mail_and_a_wrong_one_is_reported_without
     # Then the certificate's assertion gave a token; the other key was refused with Entra ID's reason
     assert (result["by-cert"]["error"], result["by-cert"]["received"]) == (None, 1)
     assert (
-        result["wrong-cert"]["error"].startswith("OAuth token:")
+        result["wrong-cert"]["error"].startswith(f"no token from {graph_account.server.authority}")
         and "AADSTS700027" in result["wrong-cert"]["error"]
     )
     printed = output.read()

@@ -23,6 +23,15 @@ ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mail2ticket/support-
         ({"port": 65536}, "port: Input should be less than or equal to 65535"),
         ({"colour": "blue"}, "colour: unknown field"),
         ({"server": None}, "server: Input should be a valid string"),
+        ({"server": "a" * 254}, "server: String should have at most 253 characters"),
+        (
+            {"connect_timeout_seconds": 0},
+            "connect_timeout_seconds: Input should be greater than or equal to 1",
+        ),
+        (
+            {"operation_timeout_seconds": 301},
+            "operation_timeout_seconds: Input should be less than or equal to 300",
+        ),
         ({"inbox_id": "a#b"}, "inbox_id: String should match pattern"),
         ({"mailbox": " "}, "mailbox: the folder name is empty"),
         ({"notify_errors_to": "nobody"}, "notify_errors_to: 'nobody' is not a mail address"),

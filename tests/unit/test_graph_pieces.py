@@ -1,14 +1,13 @@
-"""Pure pieces of the Microsoft Graph connector: Retry-After, Graph's error bodies, URLs, secrets' shapes."""
+"""Pure pieces of the Microsoft Graph connector: Graph's error bodies, URLs, secrets' shapes (Retry-After is
+read as for every protocol: test_poll_backoff)."""
 
-import email.utils
 import json
-import time
 
 import pytest
 import requests
 
 from mail2ticket.config.models import InboxConfig
-from mail2ticket.mailbox.graph import GraphClient, GraphError, _error, _retry_after
+from mail2ticket.mailbox.graph import GraphClient, GraphError, _error
 from mail2ticket.mailbox.oauth import OAuthTokenError, _client_credential
 from mail2ticket.mailbox.session import DeltaReset
 
@@ -19,14 +18,6 @@ def _response(status: int, body: object, headers: dict[str, str] | None = None) 
     response._content = json.dumps(body).encode()
     response.headers.update(headers or {})
     return response
-
-
-def test_retry_after_is_read_in_seconds_or_as_an_http_date() -> None:
-    later = email.utils.formatdate(time.time() + 30, usegmt=True)
-
-    assert _retry_after("7") == 7.0
-    assert 25 <= (_retry_after(later) or 0) <= 31
-    assert _retry_after(None) is None and _retry_after("soon") is None
 
 
 def test_graphs_error_body_gives_the_code_the_message_and_the_request_id() -> None:

@@ -13,15 +13,22 @@ from infra.local.resources import load_template
 from mail2ticket.observability import ALARMED_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("PollerFunction", "ProcessorFunction", "CleanerFunction")
+FUNCTIONS = ("DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction")
 
 # What each function's code needs, by logical id. Read-only ones may only be granted read actions.
 USES: dict[str, dict[str, str]] = {
+    "DispatcherFunction": {
+        "InboxesTable": "read",  # its inbox_list index
+        "ReplicasTable": "read",  # its held_polls index
+        "DispatchQueue": "write",  # the tick sends; the event source receives and deletes with its role
+        "PollQueue": "write",
+    },
     "PollerFunction": {
         "InboxesTable": "read",
         "ReplicasTable": "write",
         "RawMailBucket": "write",
         "ProcessQueue": "write",
+        "PollQueue": "write",  # the event source receives and deletes with the function's role
         "secrets": "read",
     },
     "ProcessorFunction": {
@@ -47,6 +54,8 @@ SERVICE_OF_RESOURCE = {
     "TicketsTable": "dynamodb",
     "RawMailBucket": "s3",
     "ProcessQueue": "sqs",
+    "PollQueue": "sqs",
+    "DispatchQueue": "sqs",
     "EventBus": "events",
     "secrets": "secretsmanager",
     "ses": "ses",
@@ -235,11 +244,65 @@ def test_each_function_logs_to_its_own_log_group_with_retention(template: dict[s
 # ------------------------------------------------------------------------------------- data and queue
 
 
-def test_queue_visibility_timeout_is_at_least_six_processor_timeouts(template: dict[str, Any]) -> None:
-    processor = _resources(template)["ProcessorFunction"]["Properties"]
-    timeout = processor.get("Timeout", template["Globals"]["Function"]["Timeout"])
-    visibility = _resources(template)["ProcessQueue"]["Properties"]["VisibilityTimeout"]
+@pytest.mark.parametrize(
+    ("function", "queue"),
+    [
+        ("ProcessorFunction", "ProcessQueue"),
+        ("PollerFunction", "PollQueue"),
+        ("DispatcherFunction", "DispatchQueue"),
+    ],
+)
+def test_queue_visibility_timeout_is_at_least_six_function_timeouts(
+    template: dict[str, Any], function: str, queue: str
+) -> None:
+    consumer = _resources(template)[function]["Properties"]
+    timeout = consumer.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    visibility = _resources(template)[queue]["Properties"]["VisibilityTimeout"]
     assert visibility >= 6 * timeout
+
+
+def test_a_poll_lease_outlasts_the_poller_timeout(template: dict[str, Any]) -> None:
+    # Given the poller's timeout, and the lease a poll takes (the settings' default; the template sets none)
+    from mail2ticket.settings import Settings
+
+    poller = _resources(template)["PollerFunction"]["Properties"]
+    env = poller["Environment"]["Variables"] | template["Globals"]["Function"]["Environment"]["Variables"]
+
+    # Then no second poll of an inbox can start while an invocation may still be polling it
+    assert "POLL_LEASE_SECONDS" not in env
+    assert Settings().poll_lease_seconds > poller["Timeout"]
+
+
+def test_each_poll_request_is_one_invocation_with_the_concurrency_parameter(template: dict[str, Any]) -> None:
+    poller = _resources(template)["PollerFunction"]["Properties"]
+    [event] = poller["Events"].values()
+    assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": ["PollQueue", "Arn"]}
+    assert event["Properties"]["BatchSize"] == 1
+    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "PollConcurrency"}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    redrive = _resources(template)["PollQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["PollDeadLetterQueue", "Arn"]}
+
+
+def test_each_shard_is_one_dispatcher_invocation_with_the_shard_count_parameter(
+    template: dict[str, Any],
+) -> None:
+    # Given the dispatcher, which the schedule ticks and the dispatch queue feeds
+    dispatcher = _resources(template)["DispatcherFunction"]["Properties"]
+    events = dispatcher["Events"]
+
+    # Then each shard message is its own invocation, at most DispatchShards at once, and the tick splits the
+    # inboxes into that many shards
+    assert set(events) == {"PollSchedule", "DispatchQueueEvent"}
+    shards = events["DispatchQueueEvent"]["Properties"]
+    assert shards["Queue"] == {"Fn::GetAtt": ["DispatchQueue", "Arn"]} and shards["BatchSize"] == 1
+    assert shards["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DispatchShards"}
+    assert dispatcher["Environment"]["Variables"]["DISPATCH_SHARDS"] == {"Ref": "DispatchShards"}
+    # and the shard count stays within what a parallel scan and the event source's concurrency take
+    parameter = template["Parameters"]["DispatchShards"]
+    assert 2 <= parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"] <= 1000
+    # and a shard message lives little longer than the tick it serves
+    assert _resources(template)["DispatchQueue"]["Properties"]["MessageRetentionPeriod"] <= 900
 
 
 def test_the_processor_counts_attempts_as_the_queue_does(template: dict[str, Any]) -> None:
@@ -273,11 +336,12 @@ def test_bucket_is_encrypted_private_versioned_with_lifecycle_rules(template: di
 
 def test_concurrency_and_schedules_are_parameters(template: dict[str, Any]) -> None:
     resources = _resources(template)
-    poller, processor = (
+    dispatcher, poller, processor = (
+        resources["DispatcherFunction"]["Properties"],
         resources["PollerFunction"]["Properties"],
         resources["ProcessorFunction"]["Properties"],
     )
-    assert poller["Events"]["PollSchedule"]["Properties"]["Schedule"] == {"Ref": "PollerSchedule"}
+    assert dispatcher["Events"]["PollSchedule"]["Properties"]["Schedule"] == {"Ref": "PollerSchedule"}
     cleaner_events = resources["CleanerFunction"]["Properties"]["Events"]
     assert cleaner_events["CleanSchedule"]["Properties"]["Schedule"] == {"Ref": "CleanerSchedule"}
     assert {"Ref": "ProcessorReservedConcurrency"} in processor["ReservedConcurrentExecutions"]["Fn::If"]
@@ -296,13 +360,15 @@ def test_alarms_watch_dead_letters_function_errors_polls_and_oauth(template: dic
     watched = {
         (a["Namespace"], a["MetricName"], json.dumps(a["Dimensions"], sort_keys=True))
         for a in _alarms(template)
+        if "MetricName" in a  # the single-metric alarms; the per-inbox one is a query (below)
     }
 
     def dims(name: str, value: Any) -> str:
         return json.dumps([{"Name": name, "Value": value}], sort_keys=True)
 
-    dlq_name = {"Fn::GetAtt": ["ProcessDeadLetterQueue", "QueueName"]}
-    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dims("QueueName", dlq_name)) in watched
+    for dlq in ("ProcessDeadLetterQueue", "PollDeadLetterQueue"):
+        dlq_name = {"Fn::GetAtt": [dlq, "QueueName"]}
+        assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dims("QueueName", dlq_name)) in watched
     for function in FUNCTIONS:
         assert ("AWS/Lambda", "Errors", dims("FunctionName", {"Ref": function})) in watched
     for metric in ("PollFailed", "OAuthTokenFailed"):
@@ -311,6 +377,20 @@ def test_alarms_watch_dead_letters_function_errors_polls_and_oauth(template: dic
         assert ("mail2ticket", metric, dims("service", "poller")) in watched
     poller_env = _resources(template)["PollerFunction"]["Properties"]["Environment"]["Variables"]
     assert poller_env["POWERTOOLS_SERVICE_NAME"] == "poller"
+
+
+def test_the_failing_inbox_alarm_names_each_inbox(template: dict[str, Any]) -> None:
+    # Given the alarm on InboxFailing, which the dispatcher and the poller count per inbox
+    [alarm] = [a for a in _alarms(template) if "InboxFailing" in json.dumps(a.get("Metrics", []))]
+
+    # Then it is one Metrics Insights query grouped by inbox: each inbox is a contributor of its own, whose
+    # notifications name it, and the query stays within the 500 series an alarm evaluates
+    [query] = alarm["Metrics"]
+    expression = " ".join(query["Expression"].split())
+    assert "GROUP BY inbox_id" in expression and 'FROM SCHEMA("mail2ticket", inbox_id, service)' in expression
+    limit = re.search(r"LIMIT (\d+)", expression)
+    assert limit and int(limit.group(1)) <= 500
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] >= 1
 
 
 def test_every_alarm_notifies_the_alarm_topic(template: dict[str, Any]) -> None:
@@ -341,6 +421,7 @@ def test_dashboard_shows_each_per_inbox_metric_by_inbox(template: dict[str, Any]
         "PollDuration",
         "PollFailed",
         "OAuthTokenFailed",
+        "InboxFailing",
     ):
         assert f"SEARCH('{{mail2ticket,inbox_id,service}} MetricName=\"{name}\"'" in "\n".join(expressions), (
             name

@@ -28,10 +28,15 @@ def __getattr__(name: str) -> Tracer:
 
 
 def inbox_metric(name: str, inbox_id: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
-    """A metric with the inbox as dimension (the invocation-wide `metrics` cannot vary its dimensions)."""
+    """A metric with the inbox as dimension (the invocation-wide `metrics` cannot vary its dimensions).
+
+    Each is written at once, the aggregate too: nothing is left in state shared by the polls that a local
+    run makes in parallel threads."""
     metric = EphemeralMetrics(namespace=metrics.namespace)
     metric.add_dimension(name="inbox_id", value=inbox_id)
     metric.add_metric(name=name, unit=unit, value=value)
     metric.flush_metrics()
     if name in ALARMED_METRICS:
-        metrics.add_metric(name=name, unit=unit, value=value)
+        aggregate = EphemeralMetrics(namespace=metrics.namespace)
+        aggregate.add_metric(name=name, unit=unit, value=value)
+        aggregate.flush_metrics()

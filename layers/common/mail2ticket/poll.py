@@ -1,18 +1,24 @@
-"""Poller entry: read every due inbox, store each new message in S3, record its replica, queue it, and carry
-out the mailbox actions other components recorded on replicas."""
+"""Poller entry: one poll of one inbox, as the dispatcher asked for it. It stores each new message in S3,
+records its replica, queues it, and carries out the mailbox actions other components recorded on replicas,
+within a time budget; a failing inbox backs off."""
 
+import math
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mail2ticket.config.models import GlobalConfig, InboxConfig, Protocol
 from mail2ticket.config.sizes import parse_size
+from mail2ticket.config.validation import validate_inbox
+from mail2ticket.dispatch import TICK_SECONDS
+from mail2ticket.errors import ConfigurationError
 from mail2ticket.mail.headers import message_ids
 from mail2ticket.mailbox.imap import uid_ranges
 from mail2ticket.mailbox.oauth import OAuthTokenError
+from mail2ticket.mailbox.probe import SERVER_FAILURES, failure_reason
 from mail2ticket.mailbox.session import (
     ActionReport,
     DeltaMessage,
@@ -21,21 +27,24 @@ from mail2ticket.mailbox.session import (
     Locator,
     MailboxError,
     MailboxSession,
+    ServerThrottled,
     open_session,
 )
-from mail2ticket.observability import inbox_metric, logger, metrics
+from mail2ticket.observability import inbox_metric, logger
 from mail2ticket.record import ERROR, KNOWN, QUEUED, SKIPPED, record_mail
 from mail2ticket.record import retry_skipped as record_skipped
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
 from mail2ticket.store.bounds import MESSAGE_KEY_BYTES, bounded_key
-from mail2ticket.store.config import inboxes, load_global_config
+from mail2ticket.store.config import inbox_item, load_global_config
 from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus, graph_message_key
 from mail2ticket.store.queue import QueueBatch
 from mail2ticket.store.raw import sha256_hex
 from mail2ticket.store.secrets import get_secret
 
 _MARK_EVERY = 50
+# However long a server asks to wait, the inbox is tried again within a day.
+_LONGEST_WAIT = 86400
 
 
 @dataclass
@@ -52,46 +61,62 @@ class InboxPoll:
     actions_done: int = 0
     actions_failed: int = 0
     error: str | None = None
+    # Stopped at the time budget with mail left: the next tick goes on from the mark.
+    unfinished: bool = False
+    # Consecutive failed polls, this one included (0 after a success), and when the next may start.
+    failures: int = 0
+    held_until: int | None = None
 
 
 @dataclass
-class PollSummary:
-    polled: list[InboxPoll] = field(default_factory=list)
-    not_due: int = 0
-    leased_elsewhere: int = 0
+class NotPolled:
+    """A poll request that did not poll: `reason` is `not due`, `leased`, `inactive` or `unknown inbox`."""
 
-    @property
-    def failed(self) -> int:
-        return sum(1 for p in self.polled if p.error)
+    inbox_id: str
+    reason: str
 
 
-def poll_all(now: float | None = None) -> PollSummary:
-    """Poll every active inbox that is due; one broken inbox never stops the others."""
-    now_s = int(now if now is not None else time.time())
-    summary = PollSummary()
+def poll_requested(
+    inbox_id: str, tick: int, time_left_ms: Callable[[], int] | None = None
+) -> InboxPoll | NotPolled:
+    """Poll one inbox for the tick that asked for it, unless it is not due or another poll holds its lease.
+
+    `time_left_ms` is the invocation's remaining time: reading stops early enough to end cleanly."""
+    started = time.monotonic()
+    now = max(tick, int(time.time()))
+    try:
+        values = inbox_item(inbox_id)
+    except ConfigurationError:
+        return NotPolled(inbox_id, "unknown inbox")
+    if values.get("active") is False:
+        return NotPolled(inbox_id, "inactive")
+    try:
+        inbox: InboxConfig | None = validate_inbox(values)
+        problem = None
+    except ConfigurationError as exc:
+        inbox, problem = None, str(exc)
     owner = str(uuid.uuid4())
-    global_config = load_global_config()
-    for inbox in inboxes():
-        if not inbox.active:
-            continue
-        try:
-            state = store.poll_state(inbox.inbox_id)
-            if state.last_poll_at is not None and state.last_poll_at + inbox.periodicity_seconds > now_s:
-                summary.not_due += 1
-                continue
-            leased = store.acquire_lease(inbox.inbox_id, owner, now_s, get_settings().poll_lease_seconds)
-        except Exception as exc:
-            # A throttled read of one inbox's state fails that inbox's poll, never the others'.
-            summary.polled.append(_failed(inbox.inbox_id, exc))
-            continue
-        if leased is None:
-            summary.leased_elsewhere += 1
-            continue
-        summary.polled.append(poll_inbox(inbox, leased, owner, now_s, global_config))
-    metrics.add_metric(name="InboxesPolled", unit=MetricUnit.Count, value=len(summary.polled))
-    metrics.add_metric(name="InboxesFailed", unit=MetricUnit.Count, value=summary.failed)
-    logger.info("poll finished", extra={"polled": len(summary.polled), "failed": summary.failed})
-    return summary
+    lease = store.acquire_lease(inbox_id, owner, now, get_settings().poll_lease_seconds, tick=tick)
+    if lease is None:
+        state = store.poll_state(inbox_id, consistent=True)
+        return NotPolled(inbox_id, "leased" if (state.lease_until or 0) >= now else "not due")
+    if inbox is None:
+        # An item edited by hand into an invalid one fails like a server would: reported, and backed off.
+        result = InboxPoll(inbox_id, error=problem)
+        _end(result, lease, owner, tick, now, TICK_SECONDS)
+        logger.warning("inbox poll failed", extra={"inbox_id": inbox_id, "reason": problem})
+        return result
+    deadline = poll_deadline(inbox, started, time_left_ms)
+    return poll_inbox(inbox, lease, owner, now, load_global_config(), tick=tick, deadline=deadline)
+
+
+def poll_deadline(inbox: InboxConfig, started: float, time_left_ms: Callable[[], int] | None) -> float | None:
+    """When (time.monotonic()) reading must stop for the poll to end cleanly within its invocation: storing
+    the last message, saving the mark and releasing the lease need one operation timeout and a reserve."""
+    if time_left_ms is None:
+        return None
+    reserve = inbox.operation_timeout_seconds + get_settings().poll_reserve_seconds
+    return started + time_left_ms() / 1000 - reserve
 
 
 def retry_skipped(now: float | None = None) -> list[dict[str, str]]:
@@ -107,49 +132,115 @@ def retry_skipped(now: float | None = None) -> list[dict[str, str]]:
 
 
 def poll_inbox(
-    inbox: InboxConfig, lease: PollState, owner: str, now: int, global_config: GlobalConfig | None = None
+    inbox: InboxConfig,
+    lease: PollState,
+    owner: str,
+    now: int,
+    global_config: GlobalConfig | None = None,
+    *,
+    tick: int | None = None,
+    deadline: float | None = None,
 ) -> InboxPoll:
-    """Re-queue lost messages, read new mail, record presence, run pending actions; errors go in result."""
+    """Re-queue lost messages, read new mail, record presence, run pending actions; errors go in result.
+
+    Reading stops after the message during which `deadline` (time.monotonic()) passed."""
     result = InboxPoll(inbox.inbox_id)
     started = time.monotonic()
-    logger.append_keys(inbox_id=inbox.inbox_id, mailbox=inbox.login)
-    poll = _InboxPoller(inbox, lease, owner, now, global_config or GlobalConfig(), result)
+    # Kept in the context, not the logger: polls run side by side in threads when run locally.
+    logger.thread_safe_append_keys(inbox_id=inbox.inbox_id, mailbox=inbox.login)
+    poll = _InboxPoller(inbox, lease, owner, now, global_config or GlobalConfig(), result, deadline)
+    retry_after: float | None = None
     try:
         poll.requeue_open()
         secret = get_secret(inbox.secret_arn)
-        with open_session(inbox, secret) as session:
+        with open_session(inbox, secret, deadline) as session:
             poll.read(session)
-            done = poll.run_actions(session)
+            done = [] if result.unfinished else poll.run_actions(session)
         # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
         poll.record_actions(done)
-    except OAuthTokenError as exc:
-        result.error = f"OAuth token: {exc}"
-        inbox_metric("OAuthTokenFailed", inbox.inbox_id)
-        logger.warning("OAuth token failed", extra={"reason": result.error})
     except Exception as exc:
         # Connector errors carry the server's words, never the password: safe to record and log.
-        result.error = f"{type(exc).__name__}: {exc}"
-        logger.warning("inbox poll failed", extra={"reason": result.error})
+        if isinstance(exc, OAuthTokenError):
+            inbox_metric("OAuthTokenFailed", inbox.inbox_id)
+        if isinstance(exc, ServerThrottled):
+            retry_after = exc.retry_after
+        if isinstance(exc, SERVER_FAILURES):
+            result.error = failure_reason(inbox, exc)
+        else:
+            result.error = f"{type(exc).__name__}: {exc}"
     finally:
         try:
-            store.release_lease(lease, owner, now, result.error)
+            _end(result, lease, owner, tick, now, inbox.periodicity_seconds, retry_after)
         except Exception:
             # The lease then runs out by itself; the next poll reads from the saved mark.
             logger.exception("poll lease not released")
+        if result.error:
+            logger.warning(
+                "inbox poll failed",
+                extra={"reason": result.error, "failures": result.failures, "held_until": result.held_until},
+            )
         inbox_metric("MailReceived", inbox.inbox_id, result.received)
         inbox_metric("PollFailed", inbox.inbox_id, 1 if result.error else 0)
         inbox_metric(
             "PollDuration", inbox.inbox_id, (time.monotonic() - started) * 1000, MetricUnit.Milliseconds
         )
-        logger.remove_keys(["inbox_id", "mailbox"])
+        logger.thread_safe_remove_keys(["inbox_id", "mailbox"])
     return result
 
 
-def _failed(inbox_id: str, exc: Exception) -> InboxPoll:
-    result = InboxPoll(inbox_id, error=f"{type(exc).__name__}: {exc}")
-    logger.warning("inbox poll failed", extra={"inbox_id": inbox_id, "reason": result.error})
-    inbox_metric("PollFailed", inbox_id)
-    return result
+def _end(
+    result: InboxPoll,
+    lease: PollState,
+    owner: str,
+    tick: int | None,
+    now: int,
+    period: int,
+    retry_after: float | None = None,
+) -> None:
+    """Release the lease with the poll's outcome: failures counted, the next poll held back as needed. A poll
+    without a tick (an operator's) counts its time from now."""
+    had_failed = bool(lease.failures)
+    result.failures = int(lease.failures or 0) + 1 if result.error else 0
+    start = tick if tick is not None else now
+    result.held_until = next_hold(start, now, period, result.failures, retry_after, result.unfinished)
+    store.release_lease(
+        lease,
+        owner,
+        now,
+        result.error,
+        tick=tick,
+        failures=result.failures,
+        held_until=result.held_until,
+        unfinished=result.unfinished,
+    )
+    if result.failures or had_failed:
+        # 0 on the success that ends a failing streak: the alarm's contributor for this inbox returns to OK.
+        inbox_metric("InboxFailing", result.inbox_id, result.failures)
+
+
+def next_hold(
+    tick: int,
+    now: int,
+    period: int,
+    failures: int,
+    retry_after: float | None = None,
+    unfinished: bool = False,
+) -> int | None:
+    """When the next poll may start, or None for the next tick.
+
+    After a failure: the tick plus `base x 2^failures` seconds, at most the cap, and not before the server's
+    `retry_after`. After a poll that stopped with mail left: the next tick. Otherwise the end of the period,
+    when it ends after the next tick."""
+    settings = get_settings()
+    holds: list[int] = []
+    if failures:
+        backoff = min(settings.poll_backoff_max_seconds, settings.poll_backoff_base_seconds * 2**failures)
+        holds.append(tick + backoff)
+        if retry_after:
+            holds.append(now + math.ceil(min(retry_after, _LONGEST_WAIT)))
+    if period > TICK_SECONDS and not unfinished:
+        holds.append(tick + period)
+    return max(holds) if holds else None
 
 
 @dataclass
@@ -171,10 +262,12 @@ class _InboxPoller:
         now: int,
         global_config: GlobalConfig,
         result: InboxPoll,
+        deadline: float | None = None,
     ) -> None:
         # Taking the lease returned the whole poll state item: marks, UIDVALIDITY, presence.
         self.inbox, self.lease, self.state, self.owner, self.now = inbox, lease, lease, owner, now
         self.result = result
+        self.deadline = deadline
         self.pop3 = inbox.protocol is Protocol.POP3
         # Graph's immutable ids are stable keys already: use_message_id_as_uid is for UIDs that are not.
         self.graph = inbox.protocol is Protocol.GRAPH
@@ -241,9 +334,12 @@ class _InboxPoller:
                 if count % _MARK_EVERY == 0 and not renumbered:
                     self.queue.flush()
                     store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water)
-            if renumbered:
+                if count < len(new) and self._out_of_time():
+                    self.result.unfinished = True
+                    break
+            if renumbered and not self.result.unfinished:
                 self._record_unfound()
-            completed = True
+            completed = not self.result.unfinished
         finally:
             # Also after a cut connection: all up to the mark is stored and queued, so the next poll resumes
             # there. If queueing fails, the mark stays where it was: the next poll finds these replicas still
@@ -253,6 +349,9 @@ class _InboxPoller:
             if completed or not renumbered:
                 present_text = self._present_text(present, stored, previous)
                 store.save_mark(self.lease, self.owner, uidvalidity, mark.high_water, present_text)
+
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _present_text(self, present: list[Locator], stored: list[Locator], previous: str) -> str:
         """IMAP: UID ranges of the folder; POP3: the UIDLs present whose replica exists (the known ones)."""
@@ -358,6 +457,8 @@ class _InboxPoller:
             self.queue.flush()
 
     def _follow_delta(self, session: DeltaSession, link: str | None, full: bool) -> None:
+        """Page after page; at the time budget, stop after the message in hand: the link stays before its
+        page, whose stored mails the next poll recognises by immutable id (never fetched twice)."""
         # A whole-folder round recognises known mail by immutable id, then by Message-ID, then by content.
         self.renumbered_known = store.known_mail(self.inbox.inbox_id) if full else None
         for page in session.changes(link):
@@ -375,8 +476,14 @@ class _InboxPoller:
                     new.append(message.locator)
             for loc, raw in session.fetch(new):
                 self._store_message(0, loc, raw, len(raw))
+                if loc != new[-1] and self._out_of_time():
+                    self.result.unfinished = True
+                    return
             self.queue.flush()
             store.save_delta(self.lease, self.owner, session.folder_id, page.link, full and not page.complete)
+            if not page.complete and self._out_of_time():
+                self.result.unfinished = True
+                return
         if full and link is None:
             self._record_unfound()
 

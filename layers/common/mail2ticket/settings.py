@@ -17,6 +17,11 @@ class Settings(BaseModel):
     raw_bucket: str = Field("mail2ticket-raw", alias="RAW_BUCKET")
     process_queue_url: str = Field("", alias="PROCESS_QUEUE_URL")
     process_dlq_url: str = Field("", alias="PROCESS_DLQ_URL")
+    poll_queue_url: str = Field("", alias="POLL_QUEUE_URL")
+    dispatch_queue_url: str = Field("", alias="DISPATCH_QUEUE_URL")
+    # The tick spreads the inboxes over this many shards, one dispatch-queue message each; each shard's step
+    # then queues the polls of its due inboxes (the template's DispatchShards).
+    dispatch_shards: int = Field(10, alias="DISPATCH_SHARDS", ge=1, le=100)
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     max_attempts: int = Field(5, alias="MAX_PROCESS_ATTEMPTS", ge=1)
     # How long a claim keeps other attempts off a replica: at least the processor's timeout (a claim made
@@ -24,6 +29,12 @@ class Settings(BaseModel):
     # message whose invocation died can claim the replica again). The template sets it from the timeout.
     processing_lease_seconds: int = Field(150, alias="PROCESSING_LEASE_SECONDS", ge=1)
     poll_lease_seconds: int = Field(300, alias="POLL_LEASE_SECONDS", ge=1)
+    # A failing inbox waits base x 2^failures before its next attempt, at most the cap.
+    poll_backoff_base_seconds: int = Field(60, alias="POLL_BACKOFF_BASE_SECONDS", ge=1)
+    poll_backoff_max_seconds: int = Field(900, alias="POLL_BACKOFF_MAX_SECONDS", ge=1)
+    # A poll stops reading new mail when less than this (beyond one operation timeout of its inbox) is left
+    # of its invocation: time to store the last message, save the mark and release the lease.
+    poll_reserve_seconds: int = Field(10, alias="POLL_RESERVE_SECONDS", ge=0)
     smtp_host: str = Field("", alias="SMTP_HOST")
     smtp_port: int = Field(587, alias="SMTP_PORT", ge=1, le=65535)
     smtp_secret_arn: str = Field("", alias="SMTP_SECRET_ARN")

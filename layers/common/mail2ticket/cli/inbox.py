@@ -22,6 +22,8 @@ LIST_COLUMNS = (
     "mailbox",
     "secret",
     "last_poll",
+    "failures",
+    "next_attempt",
     "problem",
 )
 
@@ -41,12 +43,22 @@ def add_parser(commands: Any) -> None:
     put.add_argument("file", metavar="FILE")
     put.set_defaults(run=_put)
 
-    get = sub.add_parser("get", help="show one inbox item", description="Show one inbox item as stored.")
+    get = sub.add_parser(
+        "get",
+        help="show one inbox item and its polls",
+        description="Show one inbox item as stored, then its polls: the last one, the consecutive failures "
+        "with the last error, and the next attempt when the inbox is held back.",
+    )
     get.add_argument("inbox_id", metavar="ID")
     add_json(get)
     get.set_defaults(run=_get)
 
-    ls = sub.add_parser("list", help="list inboxes with their last poll", description="List the inboxes.")
+    ls = sub.add_parser(
+        "list",
+        help="list inboxes with their last poll and failures",
+        description="List the inboxes: last poll, consecutive failed polls, next attempt when held back "
+        "(back-off, a server's wait, a long period), and the problem (poll error or invalid item).",
+    )
     add_json(ls)
     ls.set_defaults(run=_list)
 
@@ -160,16 +172,45 @@ def _get(args: argparse.Namespace) -> str:
     from mail2ticket.store.config import inbox_item
 
     item = inbox_item(args.inbox_id)
+    polls = _polls(args.inbox_id)
     if args.json:
-        return to_json(item)
+        return to_json({**item, "poll_state": polls})
     order = list(InboxConfig.model_fields)
     names = sorted(item, key=lambda n: (order.index(n) if n in order else len(order), n))
-    return render_fields([(name, item[name]) for name in names])
+    shown = {
+        **polls,
+        "last_poll": timestamp(polls["last_poll_at"]),
+        "failing_since": timestamp(polls["failing_since"]),
+        "next_attempt": timestamp(polls["next_attempt"]) or "at the next tick",
+    }
+    polls_part = [(f"poll: {name}", shown[name]) for name in _POLL_FIELDS]
+    return render_fields([(name, item[name]) for name in names] + polls_part)
+
+
+_POLL_FIELDS = ("last_poll", "failures", "failing_since", "last_error", "next_attempt", "unfinished")
+
+
+def _polls(inbox_id: str) -> dict[str, Any]:
+    """What the poll state says: last poll, consecutive failures since when, last error, next attempt."""
+    import time
+
+    from mail2ticket.store.replicas import poll_state
+
+    state = poll_state(inbox_id)
+    held = int(state.held_until or 0)
+    return {
+        "last_poll_at": state.last_poll_at,
+        "failures": int(state.failures or 0),
+        "failing_since": state.failing_since,
+        "last_error": state.last_error or "",
+        # None: at the next tick; a time: held back until then (back-off, a server's wait, a long period).
+        "next_attempt": held if held > time.time() else None,
+        "unfinished": bool(state.unfinished),
+    }
 
 
 def _list(args: argparse.Namespace) -> str:
     from mail2ticket.store.config import inbox_items
-    from mail2ticket.store.replicas import poll_state
 
     rows = []
     for item in sorted(inbox_items(), key=lambda i: str(i.get("inbox_id"))):
@@ -181,16 +222,20 @@ def _list(args: argparse.Namespace) -> str:
         except ConfigurationError as exc:
             row.update(problem=str(exc))
         else:
-            state = poll_state(config.inbox_id)
             row.update(
                 active=config.active,
                 protocol=config.protocol.value,
                 port=config.effective_port,
                 mailbox=config.mailbox,
                 secret="set" if config.secret_arn else "missing",
-                last_poll=timestamp(state.last_poll_at),
-                problem=state.last_error or "",
             )
+        polls = _polls(str(item.get("inbox_id")))
+        row.update(
+            last_poll=timestamp(polls["last_poll_at"]),
+            failures=polls["failures"],
+            next_attempt=timestamp(polls["next_attempt"]),
+        )
+        row.setdefault("problem", polls["last_error"])
         rows.append(row)
     return table(rows, LIST_COLUMNS, args.json)
 

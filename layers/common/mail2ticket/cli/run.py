@@ -26,11 +26,12 @@ def add_poll(commands: Any) -> None:
     poll = commands.add_parser(
         "poll",
         help="poll inboxes now: new mail stored and queued, mailbox actions done",
-        description="Poll one inbox, or every active one, now (whatever its periodicity): new mail is stored "
-        "and queued for the processor, and the mailbox actions other components asked for are carried out. "
-        "Then run `process`. With --stack the deployed poller does it.",
+        description="Run a tick now, as the schedule does: every inbox that is due is polled (one held back "
+        "by its period or a back-off is not). With --inbox, poll that inbox now, whatever its period or "
+        "back-off. New mail is stored and queued for the processor, and the mailbox actions other components "
+        "asked for are carried out. Then run `process`. With --stack the deployed functions do it.",
     )
-    poll.add_argument("--inbox", metavar="ID", help="only this inbox")
+    poll.add_argument("--inbox", metavar="ID", help="poll only this inbox, now, even when it is backed off")
     _add_clock(poll)
     add_json(poll)
     poll.set_defaults(run=_poll)
@@ -116,29 +117,64 @@ def _stamp(moment: datetime | None) -> float | None:
 
 def _poll(args: argparse.Namespace) -> Result:
     at = _clock(args)
+    if args.stack and not args.inbox:
+        return _tick_deployed(args)
     function = _deployed(args, "PollerFunctionName")
     if function:
         from mail2ticket.store.deployed import invoke_function
 
         with Progress(f"the deployed poller ({function})") as progress:
-            progress.start(args.inbox or "every active inbox")
+            progress.start(args.inbox)
             answer = invoke_function(function, {"poll": {"inbox_id": args.inbox}})
     else:
-        from mail2ticket.on_demand import poll_answer, poll_now
+        from mail2ticket.on_demand import poll_now, poll_tick
 
         with Progress("polling") as progress:
-            summary = poll_now(args.inbox, _stamp(at), on_inbox=progress.start)
-        answer = poll_answer(summary)
+            if args.inbox:
+                progress.start(args.inbox)
+                answer = poll_now(args.inbox, _stamp(at))
+            else:
+
+                def advance(result: dict[str, Any]) -> None:
+                    progress.advance(str(result["inbox_id"]))
+
+                answer = poll_tick(_stamp(at), on_result=advance)
     rows: list[dict[str, Any]] = answer["polled"]
     if args.json:
         return Result(to_json(answer), 1 if answer["failed"] else 0)
-    lines = [render(rows, POLL_COLUMNS) if rows else "No active inbox to poll."]
+    lines = [render(rows, POLL_COLUMNS) if rows else "No inbox was due."]
+    if answer.get("not_due"):
+        lines.append(
+            f"{answer['not_due']} inbox(es) not due: held back by their period or a back-off "
+            "(`mail2ticket inbox list` shows when; `poll --inbox ID` polls one now)."
+        )
     if answer.get("leased_elsewhere"):
         lines.append(f"{answer['leased_elsewhere']} inbox(es) skipped: another poll is running on them.")
     received = sum(int(row["received"]) + int(row["requeued"]) for row in rows)
     if received:
         lines.append(f"{received} message(s) queued: `mail2ticket process` turns them into tickets.")
     return Result("\n".join(lines), 1 if answer["failed"] else 0)
+
+
+def _tick_deployed(args: argparse.Namespace) -> Result:
+    """Every inbox through the stack: the deployed dispatcher runs a tick; its shards' steps and the polls
+    they queue then run in the deployed functions, as on the schedule."""
+    from mail2ticket.lambda_events import scheduled_event
+    from mail2ticket.store.deployed import invoke_function
+
+    function = _deployed(args, "DispatcherFunctionName")
+    assert function is not None
+    with Progress(f"the deployed dispatcher ({function})") as progress:
+        progress.start("every due inbox")
+        answer = invoke_function(function, scheduled_event("mail2ticket-poll-on-demand"))
+    if args.json:
+        return Result(to_json(answer))
+    return Result(
+        f"Tick {answer['tick']}: {answer['sent']} of {answer['shards']} shard(s) queued. The deployed "
+        "dispatcher queues the polls of each shard's due inboxes, and the deployed poller runs them now; "
+        "`mail2ticket inbox list` shows each inbox's last poll and failures.",
+        1 if answer["refused"] else 0,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- process

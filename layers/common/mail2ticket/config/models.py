@@ -141,12 +141,16 @@ class InboxConfig(BaseModel):
     protocol: Protocol = Protocol.IMAP
     security: Security = Security.SSL
     verify_certificate: bool = True
-    server: str = Field(min_length=1)  # for graph: the Graph endpoint, e.g. graph.microsoft.com
+    # A host name (at most 253 characters); for graph, the Graph endpoint, e.g. graph.microsoft.com.
+    server: str = Field(min_length=1, max_length=253)
     port: int | None = Field(None, ge=1, le=65535)
     login: str = Field(min_length=1)
     mailbox: str = "INBOX"
     secret_arn: str = ""
     periodicity_seconds: int = Field(60, ge=1)
+    # A dead server (one that accepts and never answers) costs a poll this long, then the inbox backs off.
+    connect_timeout_seconds: int = Field(10, ge=1, le=120)
+    operation_timeout_seconds: int = Field(30, ge=1, le=300)
     behavior: Behavior = Behavior.CREATE_OR_UPDATE
     email_storage: EmailStorage = EmailStorage.KEEP
     target_folder: str = ""

@@ -1,8 +1,9 @@
 """Microsoft Graph connector: a folder of a Microsoft 365 mailbox read through its delta query, raw MIME from
 `$value`, delete and move by immutable id. App-only tokens come from msal; throttling (Retry-After, else
-exponential back-off within the session's budget), paging and an expired token are handled here."""
+exponential back-off within the session's budget), paging and an expired token are handled here. Throttling
+that outlasts the session's budget raises ServerThrottled with Graph's Retry-After: the inbox then waits that
+long before its next poll."""
 
-import email.utils
 import random
 import time
 import urllib.parse
@@ -21,17 +22,21 @@ from mail2ticket.mailbox.session import (
     DeltaReset,
     Locator,
     MailboxError,
+    ServerThrottled,
+    ServerUnavailable,
+    retry_after_seconds,
 )
 from mail2ticket.observability import logger
 
 API_VERSION = "v1.0"
 # Messages per delta page: the delta link is saved after each page, so a cut poll redoes at most one page.
 PAGE_SIZE = 50
-CONNECT_TIMEOUT_SECONDS = 10
-READ_TIMEOUT_SECONDS = 30
 # Time one session may spend waiting on throttling and server faults before it gives up (the next poll resumes
-# where the last stored page left the delta link).
+# where the last stored page left the delta link), and no later than the poll's deadline.
 WAIT_BUDGET_SECONDS = 20.0
+# Statuses by which Graph asks its client to slow down (throttling, a service busy for a while): beyond the
+# session's budget they raise ServerThrottled, which holds the inbox back for the Retry-After Graph named.
+_THROTTLING = frozenset({429, 503})
 BACKOFF_SECONDS = 1.0  # the first wait when the server gives no Retry-After; doubled at each retry
 MAX_BACKOFF_SECONDS = 16.0
 # Exchange Online refuses messages over 150 MB: anything bigger is not a mail, and is not read into memory.
@@ -55,15 +60,15 @@ class GraphError(MailboxError):
         self.code = code
 
 
-class GraphUnavailable(Exception):
-    """Graph could not be reached, or stayed throttled or faulty beyond the session's budget: a later poll
-    tries again. The text says why, never a token or secret."""
+class GraphUnavailable(ServerUnavailable):
+    """Graph could not be reached, or stayed faulty beyond the session's budget: a later poll tries again. The
+    text says why, never a token or secret."""
 
 
 class GraphClient:
     """HTTPS requests to one mailbox of Microsoft Graph with a bearer token, retried as Graph asks."""
 
-    def __init__(self, inbox: InboxConfig, secret: str) -> None:
+    def __init__(self, inbox: InboxConfig, secret: str, deadline: float | None = None) -> None:
         self.inbox = inbox
         self._secret = secret
         self.base = inbox.graph_endpoint
@@ -71,6 +76,7 @@ class GraphClient:
         self._http = requests.Session()
         self._token: str | None = None
         self._wait_left = WAIT_BUDGET_SECONDS
+        self._deadline = deadline
         self.log_keys = {"inbox_id": inbox.inbox_id, "mailbox": inbox.login}
 
     def close(self) -> None:
@@ -147,7 +153,9 @@ class GraphClient:
                 headers=headers,
                 json=body,
                 stream=stream,
-                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                # The connection (TCP and TLS) within the inbox's connect timeout; each answer within its
+                # operation timeout.
+                timeout=(self.inbox.connect_timeout_seconds, self.inbox.operation_timeout_seconds),
                 allow_redirects=False,
                 verify=self.inbox.verify_certificate,
             )
@@ -159,17 +167,24 @@ class GraphClient:
             raise GraphUnavailable(f"{what}: cannot reach {self._host}: {_reason(exc)}") from None
 
     def _wait(self, response: requests.Response, attempt: int, error: GraphError) -> None:
-        """Sleep as long as Graph asks (Retry-After), else back off exponentially; give up past the budget."""
-        asked = _retry_after(response.headers.get("Retry-After"))
+        """Sleep as long as Graph asks (Retry-After), else back off exponentially. Past the session's budget
+        (or the poll's deadline), throttling raises ServerThrottled with Graph's Retry-After, and another
+        fault GraphUnavailable: the inbox backs off, and its next poll goes on from the saved delta link."""
+        asked = retry_after_seconds(response.headers.get("Retry-After"))
         response.close()
         wait = asked if asked is not None else min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)
         if asked is None:
             wait *= 0.5 + random.random() / 2  # jitter: pollers of one tenant do not retry in step
-        if wait > self._wait_left:
-            raise GraphUnavailable(
-                f"{error}; retry after {wait:.0f} s is beyond this poll's remaining "
-                f"{self._wait_left:.0f} s: the next poll goes on from here"
+        left = self._wait_left
+        if self._deadline is not None:
+            left = min(left, self._deadline - time.monotonic())
+        if wait > left:
+            reason = (
+                f"{error}; waiting {wait:.0f} s more is beyond this poll's remaining {max(left, 0):.0f} s"
             )
+            if error.status in _THROTTLING:
+                raise ServerThrottled(reason, asked)
+            raise GraphUnavailable(f"{reason}: the next poll goes on from here")
         self._wait_left -= wait
         logger.warning(
             "Graph throttled or failing: waiting",
@@ -383,19 +398,6 @@ class _DeltaGone(GraphError, DeltaReset):
     """A delta link Graph no longer knows (410 Gone, syncStateNotFound, resyncRequired)."""
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, from either of its forms (seconds, or an HTTP date)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _reason(exc: BaseException) -> str:
     """The innermost cause of a requests error, in one line (urllib3 nests several)."""
     while exc.__context__ is not None and exc.__context__ is not exc:
@@ -405,9 +407,10 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_graph(inbox: InboxConfig, secret: str) -> Iterator[GraphSession]:
-    """Get a token and find the inbox's folder; the HTTP connections are closed at the end."""
-    client = GraphClient(inbox, secret)
+def open_graph(inbox: InboxConfig, secret: str, deadline: float | None = None) -> Iterator[GraphSession]:
+    """Get a token and find the inbox's folder; the HTTP connections are closed at the end. Waits for
+    throttling end by `deadline` (time.monotonic()) at the latest."""
+    client = GraphClient(inbox, secret, deadline)
     try:
         yield GraphSession(client, resolve_folder(client, inbox.mailbox))
     finally:

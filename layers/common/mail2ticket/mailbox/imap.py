@@ -1,5 +1,6 @@
 """IMAP connector on imap-tools and imaplib: folders, UIDVALIDITY, sizes, BODY.PEEK bodies, UID MOVE."""
 
+import imaplib
 import re
 import ssl
 from collections.abc import Iterable, Iterator
@@ -7,12 +8,12 @@ from contextlib import contextmanager, suppress
 from typing import Any, cast
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import UnexpectedCommandStatusError
 from imap_tools.utils import encode_folder
 
 from mail2ticket.config.models import InboxConfig, Security
-from mail2ticket.mailbox.session import Locator, MailboxError
+from mail2ticket.mailbox.session import Locator, MailboxError, throttling
 
-TIMEOUT_SECONDS = 30
 # Bodies are fetched in batches of at most this many messages and about this many bytes.
 FETCH_BATCH = 20
 FETCH_BATCH_BYTES = 8 * 1024 * 1024
@@ -185,7 +186,7 @@ class ImapSession:
         typ, data = result
         if typ != "OK":
             text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
-            raise MailboxError(f"IMAP server answered {typ}: {text}")
+            raise throttling(text) or MailboxError(f"IMAP server answered {typ}: {text}")
         return data
 
 
@@ -213,16 +214,16 @@ def ssl_context(inbox: InboxConfig) -> ssl.SSLContext:
 def open_imap(
     inbox: InboxConfig, *, password: str | None = None, access_token: str | None = None
 ) -> Iterator[ImapSession]:
-    """Connect, log in (password or XOAUTH2 token) and select the inbox's folder; always logs out."""
-    host, port = inbox.server, inbox.effective_port
-    mailbox: BaseMailBox
-    if inbox.security is Security.SSL:
-        mailbox = MailBox(host, port, timeout=TIMEOUT_SECONDS, ssl_context=ssl_context(inbox))
-    elif inbox.security is Security.STARTTLS:
-        mailbox = MailBoxStartTls(host, port, timeout=TIMEOUT_SECONDS, ssl_context=ssl_context(inbox))
-    else:
-        mailbox = MailBoxUnencrypted(host, port, timeout=TIMEOUT_SECONDS)
+    """Connect, log in (password or XOAUTH2 token) and select the inbox's folder; always logs out.
+
+    The connection (TCP, TLS, greeting, STARTTLS) must succeed within the inbox's connect timeout; every later
+    answer must start within its operation timeout. A server that asks to slow down raises ServerThrottled."""
     try:
+        mailbox = _connect(inbox)
+    except (imaplib.IMAP4.error, UnexpectedCommandStatusError) as exc:
+        raise throttling(_server_text(exc)) or exc from None
+    try:
+        mailbox.client.sock.settimeout(inbox.operation_timeout_seconds)
         if access_token is not None:
             mailbox.xoauth2(inbox.login, access_token, initial_folder=None)
         else:
@@ -230,7 +231,29 @@ def open_imap(
         session = ImapSession(mailbox)
         session.select(inbox.mailbox)
         yield session
+    except (imaplib.IMAP4.error, UnexpectedCommandStatusError) as exc:
+        # A BYE during a command (imaplib's abort), or a refused login or SELECT.
+        throttled = throttling(_server_text(exc))
+        if throttled is None:
+            raise
+        raise throttled from None
     finally:
         # The connection may already be gone; nothing is left to release then.
         with suppress(Exception):
             mailbox.logout()
+
+
+def _connect(inbox: InboxConfig) -> BaseMailBox:
+    host, port, timeout = inbox.server, inbox.effective_port, inbox.connect_timeout_seconds
+    if inbox.security is Security.SSL:
+        return MailBox(host, port, timeout=timeout, ssl_context=ssl_context(inbox))
+    if inbox.security is Security.STARTTLS:
+        return MailBoxStartTls(host, port, timeout=timeout, ssl_context=ssl_context(inbox))
+    return MailBoxUnencrypted(host, port, timeout=timeout)
+
+
+def _server_text(exc: BaseException) -> str:
+    if isinstance(exc, UnexpectedCommandStatusError):
+        data = exc.command_result[1] or []
+        return " ".join(d.decode(errors="replace") if isinstance(d, bytes) else str(d) for d in data if d)
+    return str(exc)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mail2ticket.config.models import InboxConfig, OAuthProvider
+from mail2ticket.mailbox.session import ServerThrottled, retry_after_seconds
 
 if TYPE_CHECKING:
     import msal
 
 # A token with less than this left is renewed, so it cannot expire in the middle of a poll.
 RENEW_BEFORE_SECONDS = 300
-TIMEOUT_SECONDS = 20
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
@@ -102,7 +102,8 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
         raise OAuthTokenError("oauth_client_id and oauth_tenant_id are required for Microsoft")
     authority = _token_endpoint(inbox)
     fingerprint = hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest()
-    app_key = (authority, inbox.oauth_client_id, fingerprint, str(inbox.verify_certificate))
+    timeout = (inbox.connect_timeout_seconds, inbox.operation_timeout_seconds)
+    app_key = (authority, inbox.oauth_client_id, fingerprint, str(inbox.verify_certificate), str(timeout))
     app = _apps.get(app_key)
     if app is None:
         # Imported here: only Microsoft inboxes need it, and it costs every poller cold start ~0.1 s.
@@ -118,7 +119,8 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
                 validate_authority=not custom,
                 instance_discovery=not custom,
                 verify=inbox.verify_certificate,
-                timeout=TIMEOUT_SECONDS,
+                # requests' (connect, read): the inbox's connect and operation timeouts.
+                timeout=timeout,
             )
         except OAuthTokenError:
             raise
@@ -173,9 +175,14 @@ def _google_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
     )
     try:
         context = ssl.create_default_context()
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as response:
+        with urllib.request.urlopen(
+            request, timeout=inbox.operation_timeout_seconds, context=context
+        ) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
+        if exc.code == 429:
+            wait = retry_after_seconds(exc.headers.get("Retry-After"))
+            raise ServerThrottled("the Google token endpoint asks to slow down (429)", wait) from None
         detail = _error_text(exc.read())
         raise OAuthTokenError(f"Google refused the token request ({exc.code}): {detail}") from None
     except (OSError, ValueError) as exc:

@@ -5,8 +5,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 from mail2ticket.config.models import InboxConfig, Security
-from mail2ticket.mailbox.imap import TIMEOUT_SECONDS, ssl_context
-from mail2ticket.mailbox.session import Locator, MailboxError
+from mail2ticket.mailbox.imap import ssl_context
+from mail2ticket.mailbox.session import Locator, MailboxError, throttling
 
 
 class Pop3Session:
@@ -73,22 +73,25 @@ def _message_id(lines: list[bytes]) -> str:
 
 @contextmanager
 def open_pop3(inbox: InboxConfig, password: str) -> Iterator[Pop3Session]:
-    """Connect (POP3S, STLS or plain), log in; QUIT at the end commits deletions."""
-    host, port = inbox.server, inbox.effective_port
+    """Connect (POP3S, STLS or plain), log in; QUIT at the end commits deletions. The connection (TCP, TLS,
+    greeting, STLS) has the inbox's connect timeout, every later answer its operation timeout."""
+    host, port, timeout = inbox.server, inbox.effective_port, inbox.connect_timeout_seconds
     client: poplib.POP3
     if inbox.security is Security.SSL:
-        client = poplib.POP3_SSL(host, port, timeout=TIMEOUT_SECONDS, context=ssl_context(inbox))
+        client = poplib.POP3_SSL(host, port, timeout=timeout, context=ssl_context(inbox))
     else:
-        client = poplib.POP3(host, port, timeout=TIMEOUT_SECONDS)
+        client = poplib.POP3(host, port, timeout=timeout)
     try:
         if inbox.security is Security.STARTTLS:
             client.stls(context=ssl_context(inbox))
+        client.sock.settimeout(inbox.operation_timeout_seconds)
         client.user(inbox.login)
         client.pass_(password)
         yield Pop3Session(client)
         client.quit()
     except poplib.error_proto as exc:
-        raise MailboxError(f"POP3 server answered: {exc}") from None
+        text = str(exc)
+        raise throttling(text) or MailboxError(f"POP3 server answered: {text}") from None
     finally:
         with suppress(Exception):
             client.close()

@@ -11,9 +11,14 @@ from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError, Unexp
 
 from mail2ticket.config.models import InboxConfig, Protocol
 from mail2ticket.errors import ConfigurationError
-from mail2ticket.mailbox.imap import TIMEOUT_SECONDS
 from mail2ticket.mailbox.oauth import OAuthTokenError
-from mail2ticket.mailbox.session import DeltaSession, MailboxError, open_session
+from mail2ticket.mailbox.session import (
+    DeltaSession,
+    MailboxError,
+    ServerThrottled,
+    ServerUnavailable,
+    open_session,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,18 @@ class ProbeResult:
     uidvalidity: int
     folder_id: str = ""  # Graph: the id the folder's display path resolved to
     messages: int | None = None  # Graph: the selected folder's message count
+
+
+# What a mail server (or the way to it) can raise: failure_reason says which step failed and why.
+SERVER_FAILURES = (
+    OSError,
+    MailboxError,
+    imaplib.IMAP4.error,
+    poplib.error_proto,
+    UnexpectedCommandStatusError,
+    OAuthTokenError,
+    ServerUnavailable,
+)
 
 
 class ProbeFailed(ConfigurationError):
@@ -40,14 +57,15 @@ def probe(inbox: InboxConfig, password: str) -> ProbeResult:
 
 
 def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
-    """One line naming the step that failed: DNS, connection, TLS, login or folder (for Graph: the token,
-    the mailbox or the folder, with Graph's error code and message)."""
+    """One line naming the step that failed: DNS, connection, timeout, TLS, login, folder, OAuth token or a
+    server that asks to slow down (for Graph: the token, the mailbox or the folder, with Graph's error code
+    and message)."""
     if inbox.protocol is Protocol.GRAPH:
         if isinstance(exc, OAuthTokenError):
             return f"no token from {inbox.microsoft_authority} for application {inbox.oauth_client_id}: {exc}"
-        from mail2ticket.mailbox.graph import GraphUnavailable
-
-        if isinstance(exc, MailboxError | GraphUnavailable):
+        if isinstance(exc, ServerThrottled):
+            return f"throttled by {inbox.graph_endpoint}: {exc}{_asked(exc)}"
+        if isinstance(exc, MailboxError | ServerUnavailable):
             return str(exc)  # names the step (mailbox, folder, delta) and gives Graph's code and message
         return f"{type(exc).__name__} with {inbox.graph_endpoint}: {exc}"
     where = f"{inbox.server}:{inbox.effective_port}"
@@ -56,9 +74,14 @@ def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused by {where}"
     if isinstance(exc, TimeoutError):
-        return f"no answer from {where} within {TIMEOUT_SECONDS} s"
+        connect, operation = inbox.connect_timeout_seconds, inbox.operation_timeout_seconds
+        return f"timed out: no answer from {where} ({connect} s to connect, {operation} s per command)"
+    if isinstance(exc, ServerThrottled):
+        return f"throttled by {where}: {exc}{_asked(exc)}"
+    if isinstance(exc, OAuthTokenError):
+        return f"OAuth token: {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed for {where}: {exc.verify_message}"
+        return f"TLS certificate verification failed for {where}: {exc.verify_message} ({exc.reason})"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed with {where}: {exc.reason or exc}"
     if isinstance(exc, MailboxLoginError):
@@ -74,6 +97,10 @@ def failure_reason(inbox: InboxConfig, exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"cannot connect to {where}: {exc.strerror or exc}"
     return f"{type(exc).__name__} with {where}: {exc}"
+
+
+def _asked(exc: ServerThrottled) -> str:
+    return f" (retry after {exc.retry_after:.0f} s)" if exc.retry_after is not None else ""
 
 
 def _server_words(exc: UnexpectedCommandStatusError) -> str:

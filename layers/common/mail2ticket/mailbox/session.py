@@ -1,8 +1,11 @@
 """What the poller needs from any mailbox protocol, and the one function that opens the right one."""
 
+import re
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from mail2ticket.config.models import InboxConfig
@@ -26,6 +29,58 @@ class ActionReport:
 
     absent: set[Locator] = field(default_factory=set)  # no longer in the folder: nothing to do
     failed: dict[Locator, str] = field(default_factory=dict)  # the server's reason, per message
+
+
+class ServerUnavailable(Exception):
+    """The server could not be reached, or stayed faulty beyond what one poll waits for: a later poll tries
+    again. The text says why, never a credential."""
+
+
+class ServerThrottled(MailboxError):
+    """The server asks its client to slow down (IMAP `[LIMIT]`, a throttling BYE, POP3 `[LOGIN-DELAY]`, HTTP
+    429); `retry_after` is the wait in seconds it asked for, None when it named none."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# Response codes (RFC 5530, RFC 2449, RFC 3206, Gmail's THROTTLED) and the words servers use when they limit
+# a client: Dovecot's "Maximum number of connections ... exceeded", Gmail's "exceeded command or bandwidth
+# limits", Exchange Online's "Request is throttled", "too many connections", "try again later".
+_THROTTLING = re.compile(
+    r"\[(LIMIT|THROTTLED|LOGIN-DELAY|IN-USE)\]|throttl|too many|rate.?limit|exceeded|try again later",
+    re.IGNORECASE,
+)
+_WAIT = re.compile(
+    r"(?:retry|try again)\D{0,20}?(\d+)\s*(s\b|sec|seconds?\b|m\b|min|minutes?\b|h\b|hours?\b)", re.IGNORECASE
+)
+
+
+def throttling(text: str) -> ServerThrottled | None:
+    """The typed error for a server answer that asks to slow down, with the wait it names; None otherwise."""
+    if not _THROTTLING.search(text):
+        return None
+    found = _WAIT.search(text)
+    wait = None
+    if found:
+        unit = found.group(2).lower()[0]
+        wait = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
+    return ServerThrottled(f"the server asks to slow down: {text.strip()[:300]}", wait)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """An HTTP Retry-After header (seconds or an HTTP date) as the seconds to wait; None when unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (now if now is not None else time.time()))
 
 
 class MailboxSession(Protocol):
@@ -101,13 +156,14 @@ class DeltaSession(Protocol):
 
 
 def open_session(
-    inbox: InboxConfig, secret: str
+    inbox: InboxConfig, secret: str, deadline: float | None = None
 ) -> AbstractContextManager[MailboxSession] | AbstractContextManager[DeltaSession]:
-    """Connect with the inbox's protocol and security, log in and select its folder."""
+    """Connect with the inbox's protocol and security, log in and select its folder. A session that waits
+    between attempts (Graph's throttling) waits no later than `deadline` (time.monotonic())."""
     if inbox.protocol is MailProtocol.GRAPH:
         from mail2ticket.mailbox.graph import open_graph
 
-        return open_graph(inbox, secret)
+        return open_graph(inbox, secret, deadline)
     if inbox.protocol is MailProtocol.POP3:
         from mail2ticket.mailbox.pop3 import open_pop3
 

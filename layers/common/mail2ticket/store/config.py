@@ -65,6 +65,28 @@ def inbox_items() -> Iterator[dict[str, Any]]:
                 yield values
 
 
+def listed_inboxes(segment: tuple[int, int] | None = None) -> Iterator[tuple[str, bool]]:
+    """Every inbox id with whether it is active, read from the narrow `inbox_list` index, not the items;
+    with `segment` (k, n), the k-th of n parallel scan segments only. DynamoDB puts each item in exactly one
+    segment by its key, so the segments split every inbox item, however it was written, without an attribute
+    of its own.
+
+    Read with the plain client: an item edited by hand may hold `active` in any type, and one such item must
+    not stop the list (the poll of that inbox reports it as invalid)."""
+    options: dict[str, Any] = {}
+    if segment is not None:
+        options = {"Segment": segment[0], "TotalSegments": segment[1]}
+    paginator = client("dynamodb").get_paginator("scan")
+    pages = paginator.paginate(
+        TableName=get_settings().inboxes_table, IndexName=InboxItem.inbox_list.Meta.index_name, **options
+    )
+    for page in pages:
+        for item in page["Items"]:
+            inbox_id = item["inbox_id"]["S"]
+            if inbox_id != GLOBAL_ID:
+                yield inbox_id, item.get("active") != {"BOOL": False}
+
+
 def inbox_item(inbox_id: str) -> dict[str, Any]:
     """One inbox item as stored (an item edited in the console may hold anything; retired attributes left
     out)."""

@@ -16,6 +16,8 @@ OUTPUT_VARIABLES = {
     "RawMailBucketName": "RAW_BUCKET",
     "ProcessQueueUrl": "PROCESS_QUEUE_URL",
     "ProcessDeadLetterQueueUrl": "PROCESS_DLQ_URL",
+    "PollQueueUrl": "POLL_QUEUE_URL",
+    "DispatchQueueUrl": "DISPATCH_QUEUE_URL",
     "EventBusName": "EVENT_BUS_NAME",
 }
 

@@ -85,6 +85,19 @@ def _attribute_for(annotation: Any) -> Attribute[Any]:
     return UnicodeAttribute(null=True)
 
 
+class InboxList(GlobalSecondaryIndex["InboxItem"]):
+    """Every item of the inboxes table by its key, with `active`: about 40 bytes an entry, so the dispatch
+    steps read the inbox list from this narrow index, never the items themselves. Keyed on `inbox_id`, which
+    every item has however it was written (the global parameters item too: its readers skip it), so that a
+    parallel scan spreads the inboxes evenly over its segments, the dispatch shards."""
+
+    class Meta:
+        index_name = "inbox_list"
+        projection = IncludeProjection(["active"])
+
+    inbox_id = UnicodeAttribute(hash_key=True)
+
+
 class InboxItem(Model):
     """An inbox configuration item: one attribute per field of InboxConfig, nothing secret."""
 
@@ -92,6 +105,7 @@ class InboxItem(Model):
         table_name = _settings.inboxes_table
 
     inbox_id = UnicodeAttribute(hash_key=True)
+    inbox_list = InboxList()
 
     def to_config(self) -> InboxConfig:
         values = {k: v for k, v in self.attribute_values.items() if v is not None}
@@ -115,6 +129,17 @@ POLL_STATE_SK = "#poll"
 REPLICA_SK_PREFIX = "m#"
 
 
+class HeldPolls(GlobalSecondaryIndex["PollState"]):
+    """Sparse: the inboxes that must not be polled before `held_until` (back-off after failures, a server's
+    retry-after, a period above one minute). Every other active inbox is due at each tick."""
+
+    class Meta:
+        index_name = "held_polls"
+        projection = IncludeProjection(["failures"])
+
+    held_until = NumberAttribute(hash_key=True)
+
+
 class PollState(Model):
     """Per-inbox poll bookkeeping: lease, UIDVALIDITY and high-water mark (kept apart from the config)."""
 
@@ -128,6 +153,8 @@ class PollState(Model):
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
     last_poll_at = NumberAttribute(null=True)
+    # The tick the last dispatched poll served: a request of this tick or an earlier one polls nothing.
+    polled_tick = NumberAttribute(null=True)
     last_error = reason_text()
     # The messages present in the folder at the last poll, zlib-compressed: UID ranges `1-40,42` (IMAP) or
     # newline-separated UIDLs (POP3). Absent from it = gone from the server since the last poll.
@@ -140,6 +167,15 @@ class PollState(Model):
     delta_full = BooleanAttribute(null=True)
     # Where the content is instead when it is too large for this item (an S3 key, see replicas.save_mark).
     present_key = UnicodeAttribute(null=True)
+    # No poll before this time: set after a failure (growing delays), when the server asked for a wait, or
+    # when the inbox's period ends after the next tick. Absent for an inbox due at every tick.
+    held_until = NumberAttribute(null=True)
+    # Consecutive failed polls (absent after a success), and the time of the first of them.
+    failures = NumberAttribute(null=True)
+    failing_since = NumberAttribute(null=True)
+    # The last poll stopped at its time budget with mail left: the next tick goes on, whatever the period.
+    unfinished = BooleanAttribute(null=True)
+    held_polls = HeldPolls()
 
 
 class ReplicaStatus:

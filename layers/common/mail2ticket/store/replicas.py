@@ -21,20 +21,31 @@ from mail2ticket.store.models import (
 from mail2ticket.store.queue import enqueue
 
 
-def poll_state(inbox_id: str) -> PollState:
+def poll_state(inbox_id: str, consistent: bool = False) -> PollState:
     try:
-        return PollState.get(inbox_id, PollState.sk.default)
+        return PollState.get(inbox_id, PollState.sk.default, consistent_read=consistent)
     except PollState.DoesNotExist:
         return PollState(inbox_id=inbox_id)
 
 
-def acquire_lease(inbox_id: str, owner: str, now: int, seconds: int) -> PollState | None:
-    """Take the inbox's poll lease unless another poller holds a live one; returns the state or None."""
+def acquire_lease(
+    inbox_id: str, owner: str, now: int, seconds: int, *, tick: int | None = None
+) -> PollState | None:
+    """Take the inbox's poll lease unless another poller holds a live one; returns the state or None.
+
+    With `tick` (a dispatched poll), the lease is also refused while the inbox is held (back-off, a server's
+    wait, a long period) and when a poll of this tick or a later one already ran: duplicate deliveries and
+    late requests of an earlier tick then poll an inbox once. Without it (an operator's poll of one inbox),
+    only a running poll stops it."""
     state = PollState(inbox_id=inbox_id)
+    condition = PollState.lease_until.does_not_exist() | (PollState.lease_until < now)
+    if tick is not None:
+        condition &= PollState.held_until.does_not_exist() | (PollState.held_until <= now)
+        condition &= PollState.polled_tick.does_not_exist() | (PollState.polled_tick < tick)
     try:
         state.update(
             actions=[PollState.lease_owner.set(owner), PollState.lease_until.set(now + seconds)],
-            condition=PollState.lease_until.does_not_exist() | (PollState.lease_until < now),
+            condition=condition,
         )
     except UpdateError as exc:
         if _condition_failed(exc):
@@ -43,16 +54,49 @@ def acquire_lease(inbox_id: str, owner: str, now: int, seconds: int) -> PollStat
     return state
 
 
-def release_lease(state: PollState, owner: str, now: int, error: str | None) -> None:
+def release_lease(
+    state: PollState,
+    owner: str,
+    now: int,
+    error: str | None,
+    *,
+    tick: int | None = None,
+    failures: int = 1,
+    held_until: int | None = None,
+    unfinished: bool = False,
+) -> None:
+    """End a poll: its time, the tick it served (a dispatched poll), its error with the count of consecutive
+    `failures` (both removed by a success), when the next may start (`held_until`), and whether it left mail
+    unread."""
     actions: list[Action] = [
         PollState.lease_until.remove(),
         PollState.lease_owner.remove(),
         PollState.last_poll_at.set(now),
+        PollState.held_until.set(held_until) if held_until is not None else PollState.held_until.remove(),
+        PollState.unfinished.set(True) if unfinished else PollState.unfinished.remove(),
     ]
-    actions.append(PollState.last_error.set(error) if error else PollState.last_error.remove())
+    if tick is not None:
+        actions.append(PollState.polled_tick.set(tick))
+    if error:
+        actions += [
+            PollState.last_error.set(error),
+            PollState.failures.set(failures),
+            PollState.failing_since.set(PollState.failing_since | now),
+        ]
+    else:
+        actions += [
+            PollState.last_error.remove(),
+            PollState.failures.remove(),
+            PollState.failing_since.remove(),
+        ]
     # When the lease expired and another poller took it, that poller's bookkeeping wins.
     with suppress(UpdateError):
         state.update(actions=actions, condition=PollState.lease_owner == owner)
+
+
+def held_polls() -> Iterator[PollState]:
+    """The poll states of held inboxes (sparse index): `inbox_id`, `held_until` and `failures` only."""
+    return PollState.held_polls.scan()
 
 
 # The folder's content at the last poll is kept in the poll state item while it is small; a larger one (a
