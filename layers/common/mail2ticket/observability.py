@@ -7,7 +7,7 @@ logger = Logger()
 metrics = Metrics()
 
 # Alarms watch these over every inbox at once, so they are also counted without the inbox dimension.
-ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed", "MailSkipped"})
+ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed", "MailSkipped", "MailUnrouted"})
 
 
 def __getattr__(name: str) -> Tracer:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from mail2ticket.config.models import GlobalConfig, InboxConfig, Protocol
 from mail2ticket.config.sizes import parse_size
+from mail2ticket.errors import ConfigurationError
 from mail2ticket.mail.headers import message_ids
 from mail2ticket.mailbox.imap import uid_ranges
 from mail2ticket.mailbox.oauth import OAuthTokenError
@@ -28,6 +29,7 @@ from mail2ticket.record import ERROR, KNOWN, QUEUED, SKIPPED, record_mail
 from mail2ticket.record import retry_skipped as record_skipped
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
+from mail2ticket.store import routes
 from mail2ticket.store.bounds import MESSAGE_KEY_BYTES, bounded_key
 from mail2ticket.store.config import inboxes, load_global_config
 from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus, graph_message_key
@@ -116,12 +118,17 @@ def poll_inbox(
     poll = _InboxPoller(inbox, lease, owner, now, global_config or GlobalConfig(), result)
     try:
         poll.requeue_open()
-        secret = get_secret(inbox.secret_arn)
-        with open_session(inbox, secret) as session:
-            poll.read(session)
-            done = poll.run_actions(session)
-        # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
-        poll.record_actions(done)
+        if inbox.protocol is Protocol.PUSH:
+            # No server: mail is pushed in (intake.py); what is left is the open replicas and the actions.
+            poll.record_actions(poll.push_actions())
+            poll.ensure_routes()
+        else:
+            secret = get_secret(inbox.secret_arn)
+            with open_session(inbox, secret) as session:
+                poll.read(session)
+                done = poll.run_actions(session)
+            # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
+            poll.record_actions(done)
     except OAuthTokenError as exc:
         result.error = f"OAuth token: {exc}"
         inbox_metric("OAuthTokenFailed", inbox.inbox_id)
@@ -470,9 +477,30 @@ class _InboxPoller:
             loc = int(replica.uid)
         return loc if loc in self.present else None
 
+    def push_actions(self) -> list[_Done]:
+        """A push inbox's mail is only in S3: a deletion is done at once, and the mail is gone from then on
+        (the cleaner's retention then removes its replica); there is no folder to move it to."""
+        return [
+            _Done(replica, replica.pending_action or "", "deleted")
+            if replica.pending_action == MailboxAction.DELETE
+            else _Done(replica, replica.pending_action or "", "failed", "a push inbox has no folders")
+            for replica in store.pending_actions(self.inbox.inbox_id)
+        ]
+
+    def ensure_routes(self) -> None:
+        """The routes of a push inbox item written without them; a recipient another inbox owns fails the
+        poll, so that the alarm tells someone."""
+        taken = routes.ensure(self.inbox.inbox_id, self.inbox.recipients)
+        if taken:
+            raise ConfigurationError(
+                f"recipients owned by another inbox (their mail never comes here): {taken}"
+            )
+
     def record_actions(self, done: list[_Done]) -> None:
+        push = self.inbox.protocol is Protocol.PUSH
         for item in done:
-            store.record_action(item.replica, item.action, self.now, item.result, item.error)
+            gone = push and item.result == "deleted"
+            store.record_action(item.replica, item.action, self.now, item.result, item.error, gone=gone)
             if item.result == "failed":
                 self.result.actions_failed += 1
                 logger.warning(
