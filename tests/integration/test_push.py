@@ -320,22 +320,31 @@ def test_a_recipient_belongs_to_one_inbox_and_routes_follow_the_inbox(aws: Local
     assert owners([SUPPORT]) == {}
 
 
-def test_a_push_inbox_written_without_the_cli_gets_its_routes_at_the_next_poll(aws: LocalStack) -> None:
+def test_a_push_inbox_written_without_its_routes_fails_its_poll_until_saved_with_them(
+    aws: LocalStack,
+) -> None:
+    from mail2ticket.config.validation import validate_inbox
+    from mail2ticket.store.config import inbox_item, save_inbox
     from mail2ticket.store.models import InboxItem
 
     # Given a push inbox item written as `aws dynamodb put-item` would, without routes
     values = {"protocol": "push", "recipients": [SUPPORT], "unknown_caller_behavior": "create_person"}
     InboxItem(inbox_id="console", **values).save()
-    raw, _ = make_mail("Before the poll", to=SUPPORT)
+    raw, _ = make_mail("Before the fix", to=SUPPORT)
     receive(raw, [SUPPORT])
     runner.run_intake()
 
-    # When the poller runs, and another mail arrives
+    # When the poller runs, then the item is saved as `inbox put` does, and another mail arrives
     poll = runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=1))
-    later, _ = make_mail("After the poll", to=SUPPORT)
+    save_inbox(validate_inbox(inbox_item("console")))
+    later, _ = make_mail("After the fix", to=SUPPORT)
     receive(later, [SUPPORT])
     take_in()
 
-    # Then the first went to the catch-all group, the poll wrote the routes, and the second is a ticket
-    assert [r.subject for r in replicas("#unrouted")] == ["Before the poll"]
-    assert not poll["failed"] and [t.title for t in tickets()] == ["After the poll"]
+    # Then the first mail went to the catch-all group, the poll failed naming the recipient and the fix,
+    # and the second mail is a ticket
+    assert [r.subject for r in replicas("#unrouted")] == ["Before the fix"]
+    [failed] = poll["polled"]
+    assert f"mail for {SUPPORT} does not reach this inbox" in failed["error"]
+    assert "mail2ticket inbox put" in failed["error"]
+    assert [t.title for t in tickets()] == ["After the fix"]

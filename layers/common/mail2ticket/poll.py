@@ -121,7 +121,7 @@ def poll_inbox(
         if inbox.protocol is Protocol.PUSH:
             # No server: mail is pushed in (intake.py); what is left is the open replicas and the actions.
             poll.record_actions(poll.push_actions())
-            poll.ensure_routes()
+            poll.check_routes()
         else:
             secret = get_secret(inbox.secret_arn)
             with open_session(inbox, secret) as session:
@@ -487,13 +487,15 @@ class _InboxPoller:
             for replica in store.pending_actions(self.inbox.inbox_id)
         ]
 
-    def ensure_routes(self) -> None:
-        """The routes of a push inbox item written without them; a recipient another inbox owns fails the
-        poll, so that the alarm tells someone."""
-        taken = routes.ensure(self.inbox.inbox_id, self.inbox.recipients)
-        if taken:
+    def check_routes(self) -> None:
+        """A recipient whose mail cannot reach the push inbox fails its poll, so that the alarm tells someone:
+        an item written without `mail2ticket inbox put` has no routes, another inbox may own one."""
+        wrong = routes.unrouted(self.inbox.inbox_id, self.inbox.recipients)
+        if wrong:
+            problems = [f"{r} (owned by inbox {owner})" if owner else r for r, owner in wrong.items()]
             raise ConfigurationError(
-                f"recipients owned by another inbox (their mail never comes here): {taken}"
+                f"mail for {', '.join(problems)} does not reach this inbox: save it with "
+                "`mail2ticket inbox put`, which writes its routes (a recipient belongs to one inbox)"
             )
 
     def record_actions(self, done: list[_Done]) -> None:

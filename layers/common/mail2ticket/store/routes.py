@@ -2,14 +2,13 @@
 
 A pushed mail finds its inboxes with one batch read of its recipients' and their domains' items, however many
 inboxes there are. The items are written with the inbox (`config.save_inbox`), in the same transaction, on the
-condition that no other inbox owns the recipient; the poller writes those missing for an inbox item written by
-other means (the console, `put-item`).
+condition that no other inbox owns the recipient. An inbox item written by other means (the console,
+`put-item`) has none: the poll of the inbox then fails saying so.
 """
 
 from collections.abc import Iterable
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from mail2ticket.mail.envelope import domain_of
@@ -52,18 +51,9 @@ def owners(addresses: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def ensure(inbox_id: str, recipients: Iterable[str]) -> list[str]:
-    """Write the routes an inbox's recipients lack (an item written without them); returns the recipients
-    another inbox owns already, which stay that inbox's."""
+def unrouted(inbox_id: str, recipients: Iterable[str]) -> dict[str, str | None]:
+    """The recipients of an inbox whose route is not its own: None when there is none (an item written
+    without `save_inbox`), else the inbox that owns it."""
     recipients = list(recipients)
-    existing = routes_of(recipients)
-    for recipient in recipients:
-        if recipient in existing:
-            continue
-        try:
-            RouteItem(route_key(recipient), owner=inbox_id).save(condition=RouteItem.owner.does_not_exist())
-        except PutError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
-            existing[recipient] = RouteItem.get(route_key(recipient), consistent_read=True).owner
-    return [r for r in recipients if existing.get(r, inbox_id) != inbox_id]
+    found = routes_of(recipients)
+    return {r: found.get(r) for r in recipients if found.get(r) != inbox_id}
