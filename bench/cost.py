@@ -516,7 +516,7 @@ def main() -> None:
         layer = _layer(Path(tmp))
         functions = {
             f: _memory_size_mb(template, f"{f.capitalize()}Function")
-            for f in ("poller", "processor", "cleaner")
+            for f in ("poller", "processor", "cleaner", "intake")
         }
         uncompiled = {f: _import_seconds(f, layer, mb) for f, mb in functions.items()}
         _compile(layer)

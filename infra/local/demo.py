@@ -154,7 +154,7 @@ def main() -> int:
         intake = runner.run_intake()
         push_batches = runner.drain_queue()
         push_failures = sum(len(b.get("batchItemFailures", [])) for b in intake + push_batches)
-        print(f"intake        {len(intake)} SQS batch(es) of S3 events; process {len(push_batches)} batch(es)")
+        print(f"intake        {len(intake)} SQS batch(es) of S3 events, then {len(push_batches)} to process")
         print("\nTickets")
         print(render(ticket_rows(), TICKET_COLUMNS))
         print("\nMailbox 'support'")

@@ -45,7 +45,7 @@ def test_demo_prints_the_tickets_of_the_sample_mails() -> None:
     assert by_ref["R-000006"][-1] == by_ref["R-000007"][-1] == "support-push"
     pushed = _section(result.stdout, "Mailbox 'support-push'")[1:]
     assert sorted(row[1] for row in pushed) == ["processed"] * 3 + ["undesired"]
-    assert ["Amazon SES spam verdict: FAIL"] == [row[-1] for row in pushed if row[1] == "undesired"]
+    assert [row[-1] for row in pushed if row[1] == "undesired"] == ["Amazon SES spam verdict: FAIL"]
     [unrouted] = _section(result.stdout, "Mailbox '#unrouted' (pushed mail no inbox owns)")[1:]
     assert unrouted[1] == "error" and "halp@push.example.com" in unrouted[-1]
     assert result.stdout.rstrip().endswith("All local servers stopped.")

@@ -16,6 +16,8 @@ from email.utils import getaddresses
 
 # A hostile mail may name thousands of addresses: each is looked up, so only the first ones count.
 MAX_RECIPIENTS = 100
+# Only the header block is read (a mail of 40 MB is not copied to be parsed); a longer one is cut there.
+MAX_HEADER_BYTES = 1024 * 1024
 _FOR = re.compile(r"\bfor\s+(.*?)(?:;|$)", re.IGNORECASE | re.DOTALL)
 _ADDRESS = re.compile(r"[^\s<>,;\"()\[\]]+@[^\s<>,;\"()\[\]]+")
 FAIL = "FAIL"
@@ -43,7 +45,7 @@ class Envelope:
 def envelope(raw: bytes) -> Envelope:
     """Read the header block of `raw` (never its body) for recipients and verdicts."""
     # compat32 keeps each header's raw text: a broken address list reads as text, never as an exception.
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(raw))
     found: list[str] = []
     # The topmost Received line is the receiving server's own (SES's, or the MTA's that wrote the file);
     # those below come from earlier hops and name earlier recipients (a forwarded mail's first address).
@@ -62,6 +64,13 @@ def envelope(raw: bytes) -> Envelope:
         _verdict(_first(headers, "x-ses-spam-verdict")),
         _verdict(_first(headers, "x-ses-virus-verdict")),
     )
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The mail up to the blank line that ends its header block (within MAX_HEADER_BYTES)."""
+    head = raw[:MAX_HEADER_BYTES]
+    ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0]
+    return head[: min(ends)] if ends else head
 
 
 def domain_of(address: str) -> str:
