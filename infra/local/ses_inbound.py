@@ -25,20 +25,14 @@ def ses_message_id() -> str:
 
 
 def stored_by_ses(
-    raw: bytes,
-    recipients: list[str],
-    sender: str | None = None,
-    spam: str = PASS,
-    virus: str = PASS,
-    message_id: str | None = None,
-    region: str = "us-east-1",
-    now: datetime | None = None,
+    raw: bytes, recipients: list[str], spam: str = PASS, virus: str = PASS, message_id: str | None = None
 ) -> bytes:
-    """`raw` with the header lines SES writes on top of a mail it received for `recipients`."""
-    envelope_from = sender or _from_address(raw) or "sender@example.org"
+    """`raw` with the header lines SES (in us-east-1) writes on top of a mail it received for `recipients`,
+    sent by its From address."""
+    envelope_from = _from_address(raw) or "sender@example.org"
     domain = envelope_from.rpartition("@")[2] or "example.org"
     host, ip = f"mail.{domain}", "192.0.2.25"
-    when = format_datetime(now or datetime.now(UTC)).replace("-0000", "+0000")
+    when = format_datetime(datetime.now(UTC)).replace("-0000", "+0000")
     spf = (
         f"pass (spfCheck: domain of {domain} designates {ip} as permitted sender) client-ip={ip}; "
         f"envelope-from={envelope_from}; helo={host};"
@@ -49,7 +43,7 @@ def stored_by_ses(
     lines = [
         f"Return-Path: <{envelope_from}>",
         f"Received: from {host} ({host} [{ip}])",
-        f" by inbound-smtp.{region}.amazonaws.com with SMTP id {message_id or ses_message_id()}",
+        f" by inbound-smtp.us-east-1.amazonaws.com with SMTP id {message_id or ses_message_id()}",
         f" for {recipients[0]};",
         f" {when} (UTC)",
         f"X-SES-Spam-Verdict: {spam}",
@@ -63,26 +57,19 @@ def stored_by_ses(
     return ("\r\n".join(lines) + "\r\n").encode() + raw
 
 
-def receive(
-    raw: bytes,
-    recipients: list[str],
-    sender: str | None = None,
-    spam: str = PASS,
-    virus: str = PASS,
-    bucket: str | None = None,
-) -> str:
-    """Store `raw` as SES's receipt rule does, under inbound/; returns the object's key."""
+def receive(raw: bytes, recipients: list[str], spam: str = PASS, virus: str = PASS) -> str:
+    """Store `raw` as SES's receipt rule does, under inbound/ of the bucket; returns the object's key."""
     message_id = ses_message_id()
     key = f"inbound/{message_id}"
-    body = stored_by_ses(raw, recipients, sender, spam, virus, message_id)
-    boto3.client("s3").put_object(Bucket=bucket or os.environ["RAW_BUCKET"], Key=key, Body=body)
+    body = stored_by_ses(raw, recipients, spam, virus, message_id)
+    boto3.client("s3").put_object(Bucket=os.environ["RAW_BUCKET"], Key=key, Body=body)
     return key
 
 
-def drop(raw: bytes, inbox_id: str, name: str, bucket: str | None = None) -> str:
+def drop(raw: bytes, inbox_id: str, name: str) -> str:
     """Another system's way in: `raw` written as `inbound/<inbox_id>/<name>`; returns the key."""
     key = f"inbound/{inbox_id}/{name}"
-    boto3.client("s3").put_object(Bucket=bucket or os.environ["RAW_BUCKET"], Key=key, Body=raw)
+    boto3.client("s3").put_object(Bucket=os.environ["RAW_BUCKET"], Key=key, Body=raw)
     return key
 
 
