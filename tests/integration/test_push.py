@@ -348,3 +348,26 @@ def test_a_push_inbox_written_without_its_routes_fails_its_poll_until_saved_with
     assert f"mail for {SUPPORT} does not reach this inbox" in failed["error"]
     assert "mail2ticket inbox put" in failed["error"]
     assert [t.title for t in tickets()] == ["After the fix"]
+
+
+def test_operators_list_the_catch_all_group_and_are_told_how_to_take_a_mail_in(
+    aws: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.cli_helpers import cli
+
+    # Given an empty catch-all group, then a mail no inbox owns in it
+    empty = cli(capsys, "mailbox", "ls", "#unrouted", "--json")
+    raw, _ = make_mail("Nobody's", to="nobody@push.example.com")
+    receive(raw, ["nobody@push.example.com"])
+    runner.run_intake()
+
+    # When an operator lists it, and tries to reset the mail
+    [row] = cli(capsys, "mailbox", "ls", "#unrouted", "--json").json()
+    reset = cli(capsys, "mailbox", "reset", "#unrouted", row["message_key"])
+
+    # Then the empty group is no error, the mail shows why and where its raw mail is; a reset is refused
+    # with the way to take it in
+    assert (empty.code, empty.json()) == (0, [])
+    assert row["status"] == "error" and "nobody@push.example.com" in row["reason"]
+    assert row["s3_key"].startswith("raw/")
+    assert reset.code == 1 and "under inbound/<inbox_id>/" in reset.err

@@ -126,7 +126,7 @@ def _put(args: argparse.Namespace) -> str:
             config = config.model_copy(update={"secret_arn": existing["secret_arn"]})
         save_inbox(config)
         lines.append(f"inbox {config.inbox_id} {'updated' if existing else 'created'}")
-        if not config.secret_arn:
+        if not config.secret_arn and config.protocol is not Protocol.PUSH:
             lines.append(f"  no secret yet: run `mail2ticket inbox secret {config.inbox_id}`")
     return "\n".join(lines)
 
@@ -185,12 +185,14 @@ def _list(args: argparse.Namespace) -> str:
             row.update(problem=str(exc))
         else:
             state = poll_state(config.inbox_id)
+            push = config.protocol is Protocol.PUSH
             row.update(
                 active=config.active,
                 protocol=config.protocol.value,
-                port=config.effective_port,
-                mailbox=config.mailbox,
-                secret="set" if config.secret_arn else "missing",
+                port="" if push else config.effective_port,
+                # a push inbox has no folder nor secret: what it receives instead
+                mailbox=", ".join(config.recipients) if push else config.mailbox,
+                secret="" if push else "set" if config.secret_arn else "missing",
                 last_poll=timestamp(state.last_poll_at),
                 problem=state.last_error or "",
             )
