@@ -30,7 +30,6 @@ from email.policy import default
 import boto3
 
 from bench.cost import (
-    LAMBDA_REQUEST,
     S3_STORAGE_GB_MONTH,
     SQS_REQUEST,
     ByteCounter,
@@ -297,8 +296,8 @@ def _report(
     print(
         "  (not per mail: S3 keeps a pushed mail's inbound/ version 30 days beside raw/, per 10,000 mails "
         f"{stored_gb * S3_STORAGE_GB_MONTH:.5f} a month; Lambda's event source polls the intake queue "
-        f"while idle, {IDLE_RECEIVES_PER_MONTH * SQS_REQUEST:.2f} a month; polling instead runs the poller "
-        f"every minute, idle {43_200 * LAMBDA_REQUEST:.4f} a month in requests alone)"
+        f"while idle, {IDLE_RECEIVES_PER_MONTH * SQS_REQUEST:.2f} a month, as it polls the process queue on "
+        "both paths)"
     )
     # The agreed figure: the mails that made or updated a ticket (the last line above).
     print(f"target: p95 <= {TARGET_P95_S:g} s: {'met' if p95 <= TARGET_P95_S else 'MISSED'}")

@@ -100,7 +100,17 @@ def test_events_that_name_no_new_object_under_inbound_name_nothing() -> None:
         ]
     }
 
-    assert objects_in(test_event) == objects_in(removed) == objects_in(elsewhere) == []
+    folder = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"object": {"key": "inbound/help/"}},
+            }
+        ]
+    }
+
+    assert objects_in(test_event) == objects_in(removed) == objects_in(elsewhere) == objects_in(folder) == []
 
 
 def test_a_push_inbox_owns_addresses_and_domains_in_one_form() -> None:

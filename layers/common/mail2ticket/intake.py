@@ -11,6 +11,7 @@ every replica is recorded and queued; a failure before that leaves it there and 
 again. A mail no inbox owns is recorded in the catch-all group `#unrouted`, in error with the reason.
 """
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from mail2ticket.store.config import load_global_config
 from mail2ticket.store.models import UNROUTED, InboxItem, ReplicaStatus
 from mail2ticket.store.queue import QueueBatch
 
+# What an inbox id may be (config.models.InboxConfig): a folder under inbound/ that is none names no inbox.
+INBOX_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
 # The object SES writes when a rule's S3 action is created, to check that it may write there.
 SES_SETUP_NOTIFICATION = "AMAZON_SES_SETUP_NOTIFICATION"
 
@@ -71,7 +74,8 @@ def objects_in(notification: dict[str, Any]) -> list[InboundObject]:
             continue
         stored = record["s3"]["object"]
         key = unquote_plus(stored["key"])
-        if key.startswith(objects.INBOUND_PREFIX):
+        # (a key ending in / is a folder the S3 console made, not a mail)
+        if key.startswith(objects.INBOUND_PREFIX) and not key.endswith("/"):
             found.append(InboundObject(key, stored.get("versionId")))
     return found
 
@@ -124,7 +128,8 @@ def take_in(stored: InboundObject, now: float | None = None) -> Intake:
 def _destinations(stored: InboundObject, delivery: Envelope) -> tuple[list[InboxConfig], str]:
     """The push inboxes the mail goes to, or none and why."""
     if stored.folder is not None:
-        inbox = _push_inboxes([stored.folder]).get(stored.folder)
+        valid = INBOX_ID.fullmatch(stored.folder) is not None
+        inbox = _push_inboxes([stored.folder]).get(stored.folder) if valid else None
         if inbox is None:
             return [], f"written under inbound/{stored.folder}/, but no push inbox has that id"
         return [inbox], ""
