@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help venv lock demo up down test lint format validate build unit integration clean schemas bench-mail \
-	bench-poll bench-cost bench-cli bench-fleet
+	bench-poll bench-cost bench-cli bench-fleet bench-push
 
 help:
 	@echo "make demo      run the whole system locally: servers, sample mails, poll, process, tickets"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-cost  1,000 mails through the local stack: AWS requests, memory, import time, cost"
 	@echo "make bench-cli   start time of the mail2ticket command (--help, and a table command)"
 	@echo "make bench-fleet the tick at 10 and 1,000 inboxes; 200 inboxes polled, 20 of them on a dead server"
+	@echo "make bench-push  500 pushed mails: arrival to ticket (p50, p95), cost per 10,000 beside polling"
 
 # Every environment installs from its lock only: exact versions, hashes checked, nothing resolved at install time.
 # A changed lock rebuilds its environment from scratch, so a package the lock dropped does not linger.
@@ -82,8 +83,18 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The template with push intake off (its default) and on: SES receiving into a rule set of its own, into an
+# existing one, and the S3 drop alone.
+PUSH_ON := .aws-sam/template-push-on.yaml
+
 validate: venv $(SAM_VENV)/.installed
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
+	mkdir -p .aws-sam && sed 's/^    Default: none$$/    Default: ses/' template.yaml > $(PUSH_ON)
+	grep -q 'Default: ses' $(PUSH_ON)
+	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION) --template $(PUSH_ON)
+	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=ses PushRecipients=support@example.com,example.org
+	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=ses PushRuleSetName=active-rule-set
+	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=s3
 
 # sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's.
 build: $(SAM_VENV)/.installed
@@ -112,6 +123,9 @@ bench-cli: venv
 
 bench-fleet: venv
 	$(PY) -m bench.fleet
+
+bench-push: venv
+	$(PY) -m bench.push
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -459,30 +459,47 @@ def _memory(stack: LocalStack, login: str, password: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- main
 
 
+def polled_inbox(stack: LocalStack) -> tuple[str, str]:
+    """The bench's mailbox on the local Dovecot and the IMAP inbox reading it; returns login and password."""
+    from mail2ticket.config.models import InboxConfig
+    from mail2ticket.store.config import save_inbox
+
+    assert stack.dovecot is not None
+    login, password = "bench@example.com", "bench-password-1"
+    stack.dovecot.add_user(login, password)
+    secret = boto3.client("secretsmanager").create_secret(Name=f"mail2ticket/{login}", SecretString=password)
+    inbox = InboxConfig.model_validate(
+        {
+            "inbox_id": "helpdesk",
+            "server": "127.0.0.1",
+            "port": stack.dovecot.imaps_port,
+            "login": login,
+            "secret_arn": secret["ARN"],
+            "unknown_caller_behavior": "create_person",
+        }
+    )
+    save_inbox(inbox)
+    return login, password
+
+
+def poll_mails(stack: LocalStack, login: str, password: str, mails: list[bytes], run: Run) -> None:
+    """The polled path: mails delivered to the mailbox in waves, each wave polled, then processed."""
+    assert stack.dovecot is not None
+    now = datetime.now(UTC)
+    for tick, start in enumerate(range(0, len(mails), WAVE)):
+        _append(stack.dovecot.imap_port, login, password, mails[start : start + WAVE])
+        run.tick(now + timedelta(minutes=tick))
+        run.drain()
+
+
 def main() -> None:
     with LocalStack() as stack:
         # The package binds table names at import: import it once the stack's environment is set.
-        from mail2ticket.config.models import GlobalConfig, InboxConfig
+        from mail2ticket.config.models import GlobalConfig
         from mail2ticket.observability import logger
-        from mail2ticket.store.config import save_global_config, save_inbox
+        from mail2ticket.store.config import save_global_config
 
-        assert stack.dovecot is not None
-        login, password = "bench@example.com", "bench-password-1"
-        stack.dovecot.add_user(login, password)
-        secret = boto3.client("secretsmanager").create_secret(
-            Name=f"mail2ticket/{login}", SecretString=password
-        )
-        inbox = InboxConfig.model_validate(
-            {
-                "inbox_id": "helpdesk",
-                "server": "127.0.0.1",
-                "port": stack.dovecot.imaps_port,
-                "login": login,
-                "secret_arn": secret["ARN"],
-                "unknown_caller_behavior": "create_person",
-            }
-        )
-        save_inbox(inbox)
+        login, password = polled_inbox(stack)
         # The 25 MB mail must be parsed, not refused as too big.
         save_global_config(GlobalConfig.model_validate({"maximum_email_size": "30M"}))
         mails = mail_mix(MAILS)
@@ -495,10 +512,7 @@ def main() -> None:
         run = Run(recorder, sink)
         now = datetime.now(UTC)
         started = time.perf_counter()
-        for tick, start in enumerate(range(0, MAILS, WAVE)):
-            _append(stack.dovecot.imap_port, login, password, mails[start : start + WAVE])
-            run.tick(now + timedelta(minutes=tick))
-            run.drain()
+        poll_mails(stack, login, password, mails, run)
         print(f"{MAILS} mails polled and processed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         run.invoke("cleaner", runner.scheduled_event("clean", now + timedelta(hours=1)))
         calls_before_idle = len(recorder.calls)
@@ -526,12 +540,50 @@ def main() -> None:
         layer = _layer(Path(tmp))
         functions = {
             f: _memory_size_mb(template, f"{f.capitalize()}Function")
-            for f in ("dispatcher", "poller", "processor", "cleaner")
+            for f in ("dispatcher", "poller", "processor", "cleaner", "intake")
         }
         uncompiled = {f: _import_seconds(f, layer, mb) for f, mb in functions.items()}
         _compile(layer)
         imports = {f: (_import_seconds(f, layer, mb), uncompiled[f]) for f, mb in functions.items()}
     _report(mails, calls, capacity, run, sink, template, idle_poll_s, memory, imports, tickets)
+
+
+def request_costs(
+    calls: list[AwsCall],
+    capacity: Capacity,
+    durations: dict[str, list[float]],
+    memory_mb: dict[str, int],
+    log_bytes: int,
+) -> dict[str, float]:
+    """The list price of a run, by line: the functions' invocations (their wall time billed per ms at their
+    memory size), every AWS request recorded, DynamoDB's units, and the log bytes."""
+    counts = Counter((c.service, c.operation) for c in calls)
+    gb_seconds = sum(
+        math.ceil(d * 1000) / 1000 * memory_mb[f] / 1024 for f, ds in durations.items() for d in ds
+    )
+    invocations = sum(len(ds) for ds in durations.values())
+    s3_put = sum(counts[("s3", op)] for op in ("PutObject", "CopyObject", "ListObjectsV2", "ListObjects"))
+    s3_get = sum(counts[("s3", op)] for op in ("GetObject", "HeadObject"))
+    sqs = sum(
+        max(1, math.ceil(len(c.params.get("MessageBody", "")) / 65536))
+        for c in calls
+        if c.service == "sqs"
+        and c.operation
+        in ("SendMessage", "ReceiveMessage", "DeleteMessageBatch", "DeleteMessage", "ChangeMessageVisibility")
+    )
+    return {
+        "lambda compute (arm64)": gb_seconds * LAMBDA_ARM_GB_SECOND,
+        "lambda requests": invocations * LAMBDA_REQUEST,
+        "dynamodb writes": (capacity.write + capacity.index_write) * DYNAMODB_WRITE_UNIT,
+        "dynamodb reads": capacity.read * DYNAMODB_READ_UNIT,
+        "s3 put/list": s3_put * S3_PUT_LIST,
+        "s3 get": s3_get * S3_GET,
+        "sqs requests": sqs * SQS_REQUEST,
+        "eventbridge events": counts[("events", "PutEvents")] * EVENTS_PUT,
+        "secrets manager": counts[("secretsmanager", "GetSecretValue")] * SECRETS_API_CALL,
+        "cloudwatch logs ingest": log_bytes / 1024**3 * LOGS_INGEST_GB,
+        "x-ray traces": invocations * XRAY_TRACE,
+    }
 
 
 def _body_length(body: Any) -> int:
@@ -554,7 +606,6 @@ def _report(
 ) -> None:
     n = len(mails)
     scale = 10_000 / n
-    counts = Counter((c.service, c.operation) for c in calls)
     print(f"mails={n} mean_size_kb={sum(map(len, mails)) / n / 1024:.1f} tickets={tickets}")
     print("\nAWS requests per mail (service operation: count per mail)")
     by_label = Counter((c.label, c.service, c.operation) for c in calls)
@@ -562,34 +613,9 @@ def _report(
         print(f"  {label:16} {service:15} {operation:26} {count / n:7.3f}")
 
     memory_mb = {f: _memory_size_mb(template, f"{f.capitalize()}Function") for f in run.durations}
-    gb_seconds = sum(
-        math.ceil(d * 1000) / 1000 * memory_mb[f] / 1024 for f, ds in run.durations.items() for d in ds
-    )
-    invocations = sum(len(ds) for ds in run.durations.values())
-    s3_put = sum(counts[("s3", op)] for op in ("PutObject", "CopyObject", "ListObjectsV2", "ListObjects"))
-    s3_get = sum(counts[("s3", op)] for op in ("GetObject", "HeadObject"))
+    costs = request_costs(calls, capacity, run.durations, memory_mb, sink.bytes)
     puts = [c for c in calls if c.operation == "PutObject"]
     stored = {c.params["Key"]: _body_length(c.params.get("Body")) for c in puts}
-    sqs = sum(
-        max(1, math.ceil(len(c.params.get("MessageBody", "")) / 65536))
-        for c in calls
-        if c.service == "sqs"
-        and c.operation
-        in ("SendMessage", "ReceiveMessage", "DeleteMessageBatch", "DeleteMessage", "ChangeMessageVisibility")
-    )
-    costs = {
-        "lambda compute (arm64)": gb_seconds * LAMBDA_ARM_GB_SECOND,
-        "lambda requests": invocations * LAMBDA_REQUEST,
-        "dynamodb writes": (capacity.write + capacity.index_write) * DYNAMODB_WRITE_UNIT,
-        "dynamodb reads": capacity.read * DYNAMODB_READ_UNIT,
-        "s3 put/list": s3_put * S3_PUT_LIST,
-        "s3 get": s3_get * S3_GET,
-        "sqs requests": sqs * SQS_REQUEST,
-        "eventbridge events": counts[("events", "PutEvents")] * EVENTS_PUT,
-        "secrets manager": counts[("secretsmanager", "GetSecretValue")] * SECRETS_API_CALL,
-        "cloudwatch logs ingest": sink.bytes / 1024**3 * LOGS_INGEST_GB,
-        "x-ray traces": invocations * XRAY_TRACE,
-    }
     print("\nLambda (duration measured per invocation here, billed per ms at the template's memory size)")
     for function, ds in sorted(run.durations.items()):
         print(

@@ -285,6 +285,8 @@ def grants_needed(call: AwsCall, region: str = "us-east-1", account: str = "1234
             ]
         if call.operation == "DeleteObject" and params.get("VersionId"):
             action = "s3:DeleteObjectVersion"
+        if call.operation in ("GetObject", "HeadObject") and params.get("VersionId"):
+            action = "s3:GetObjectVersion"
         key = f"/{params['Key']}" if "Key" in params else ""
         return [Grant(action, f"arn:aws:s3:::{params['Bucket']}{key}")]
     if call.service == "sqs":

@@ -11,12 +11,23 @@ from typing import Any
 import boto3
 from imap_tools import MailBoxStartTls
 
-from infra.local import runner
+from infra.local import runner, ses_inbound
 from infra.local.dovecot import SetupError
 from infra.local.stack import LocalStack, add_mailbox
 
 DEMO_MAILS = Path(__file__).parent / "demo_mails"
 M365_MAILS = Path(__file__).parent / "demo_mails_m365"
+PUSH_MAILS = Path(__file__).parent / "demo_mails_push"
+PUSH_ADDRESS = "help@push.example.com"
+# How each sample mail of the push inbox arrives: received by SES for a recipient (with its spam verdict), or
+# written under the inbox's folder by another system.
+PUSHED = {
+    "01_request.eml": ("ses", PUSH_ADDRESS, "PASS"),
+    "02_reply_to_01.eml": ("ses", PUSH_ADDRESS, "PASS"),
+    "03_spam.eml": ("ses", PUSH_ADDRESS, "FAIL"),
+    "04_wrong_address.eml": ("ses", "halp@push.example.com", "PASS"),
+    "05_migrated.eml": ("drop", "", ""),
+}
 ADDRESS = "support@example.com"
 M365_ADDRESS = "helpdesk@contoso.example"
 M365_FOLDER = "Inbox/Support"
@@ -66,6 +77,32 @@ def microsoft_365_inbox(stack: LocalStack) -> tuple[Any, list[str]]:
     return inbox, names
 
 
+def push_mails() -> list[str]:
+    """A push inbox owning help@push.example.com, and its sample mails written to the bucket as SES (or a
+    migration script) would: each object's S3 event waits on the intake queue."""
+    from mail2ticket.config import InboxConfig
+    from mail2ticket.store.config import save_inbox
+
+    save_inbox(
+        InboxConfig(
+            inbox_id="support-push",
+            description="Demo push inbox: mail received by Amazon SES, or written under inbound/",
+            protocol="push",
+            recipients=[PUSH_ADDRESS],
+            unknown_caller_behavior="create_person",
+        )
+    )
+    lines = []
+    for name, (way, recipient, spam) in PUSHED.items():
+        raw = (PUSH_MAILS / name).read_bytes()
+        if way == "ses":
+            key = ses_inbound.receive(raw, [recipient], spam=spam)
+        else:
+            key = ses_inbound.drop(raw, "support-push", name)
+        lines.append(f"{name} -> {key}")
+    return lines
+
+
 def run_once(minutes: int) -> tuple[dict[str, Any], int, int]:
     """One poller run, then the processor on every batch it queued: (poll result, batches, failed records)."""
     poll = runner.run_poller(now=datetime.now(UTC) + timedelta(minutes=minutes))
@@ -113,14 +150,24 @@ def main() -> int:
         m365_poll, m365_batches, m365_failures = run_once(minutes=2)
         print(f"poll          {[p for p in m365_poll['polled'] if p['inbox_id'] == m365.inbox_id]}")
         print(f"process       {m365_batches} SQS batch(es), {m365_failures} failed record(s)")
+        pushed = push_mails()
+        print(f"pushed        {len(pushed)} mails into the bucket: {'; '.join(pushed)}")
+        intake = runner.run_intake()
+        push_batches = runner.drain_queue()
+        push_failures = sum(len(b.get("batchItemFailures", [])) for b in intake + push_batches)
+        print(f"intake        {len(intake)} SQS batch(es) of S3 events, then {len(push_batches)} to process")
         print("\nTickets")
         print(render(ticket_rows(), TICKET_COLUMNS))
         print("\nMailbox 'support'")
         print(render(replica_rows("support"), REPLICA_COLUMNS))
         print(f"\nMailbox '{m365.inbox_id}'")
         print(render(replica_rows(m365.inbox_id), REPLICA_COLUMNS))
+        print("\nMailbox 'support-push'")
+        print(render(replica_rows("support-push"), REPLICA_COLUMNS))
+        print("\nMailbox '#unrouted' (pushed mail no inbox owns)")
+        print(render(replica_rows("#unrouted"), REPLICA_COLUMNS))
     print("\nAll local servers stopped.")
-    failed = failures + m365_failures + poll["failed"] + m365_poll["failed"]
+    failed = failures + m365_failures + push_failures + poll["failed"] + m365_poll["failed"]
     return 0 if failed == 0 else 1
 
 

@@ -75,36 +75,76 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- resolving
 
 
-def _parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        name: str(spec["Default"])
-        for name, spec in (template.get("Parameters") or {}).items()
-        if isinstance(spec, Mapping) and "Default" in spec
-    }
+def _parameter_values(template: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, Any]:
+    """Each parameter's value: the one given, else its default; a CommaDelimitedList is a list."""
+    values: dict[str, Any] = {}
+    for name, spec in (template.get("Parameters") or {}).items():
+        if not isinstance(spec, Mapping) or (name not in given and "Default" not in spec):
+            continue
+        value = str(given.get(name, spec.get("Default")))
+        values[name] = value.split(",") if spec.get("Type") == "CommaDelimitedList" else value
+    unknown = set(given) - set(values)
+    if unknown:
+        raise KeyError(f"no such template parameters: {sorted(unknown)}")
+    return values
 
 
-def _pseudo_parameters(region: str, stack_name: str) -> dict[str, str]:
+# `Ref: AWS::NoValue`: the property or list item that holds it is left out.
+_NO_VALUE = object()
+
+
+def _pseudo_parameters(region: str, stack_name: str) -> dict[str, Any]:
     return {
         "AWS::Region": region,
         "AWS::AccountId": LOCAL_ACCOUNT_ID,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::StackName": stack_name,
-        "AWS::NoValue": "",
+        "AWS::NoValue": _NO_VALUE,
     }
 
 
 class _Resolver:
-    """Resolves the intrinsic functions the local resources need (Ref, GetAtt, Sub, Join)."""
+    """Resolves the intrinsic functions the local resources need (Ref, GetAtt, Sub, Join, If and the
+    condition functions), with the template's parameters at their defaults or the values given."""
 
-    def __init__(self, template: Mapping[str, Any], region: str, stack_name: str) -> None:
-        self.values: dict[str, str] = {
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        region: str,
+        stack_name: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        self.values: dict[str, Any] = {
             **_pseudo_parameters(region, stack_name),
-            **_parameter_defaults(template),
+            **_parameter_values(template, parameters or {}),
         }
         self.attributes: dict[str, dict[str, str]] = {}
+        self.conditions: Mapping[str, Any] = template.get("Conditions") or {}
 
-    def ref(self, name: str) -> str:
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's conditions."""
+        try:
+            return bool(self._evaluate(self.conditions[name]))
+        except KeyError:
+            raise KeyError(f"no condition {name!r} in the template") from None
+
+    def _evaluate(self, value: Any) -> bool:
+        ((key, argument),) = value.items()
+        if key == "Condition":
+            return self.condition(argument)
+        if key == "Fn::Equals":
+            first, second = (self.resolve(item) for item in argument)
+            return bool(str(first) == str(second))
+        if key == "Fn::Not":
+            return not self._evaluate(argument[0])
+        if key == "Fn::And":
+            return all(self._evaluate(item) for item in argument)
+        if key == "Fn::Or":
+            return any(self._evaluate(item) for item in argument)
+        raise ValueError(f"unsupported condition function {key}")
+
+    def ref(self, name: str) -> Any:
         try:
             return self.values[name]
         except KeyError:
@@ -131,13 +171,16 @@ class _Resolver:
     def resolve(self, value: Any) -> Any:
         """Return ``value`` with every supported intrinsic function replaced by its value."""
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(item) for item in value) if item is not _NO_VALUE]
         if not isinstance(value, Mapping):
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(argument)
+            if key == "Fn::If":
+                name, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(name) else when_false)
             if key == "Fn::GetAtt":
                 logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
                 return self.get_att(logical_id, attribute)
@@ -151,7 +194,8 @@ class _Resolver:
                 return delimiter.join(str(item) for item in self.resolve(items))
             if key.startswith("Fn::"):
                 raise ValueError(f"unsupported intrinsic function {key} in the local resources")
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
 
 def _references(value: Any) -> set[str]:
@@ -178,12 +222,14 @@ def _references(value: Any) -> set[str]:
     return found
 
 
-def _creation_order(resources: Mapping[str, Any]) -> list[str]:
-    """Logical ids of the supported resources, every one after the resources it depends on."""
+def _creation_order(resources: Mapping[str, Any], resolver: _Resolver) -> list[str]:
+    """Logical ids of the supported resources whose condition holds, every one after those it depends on."""
     supported = {
         logical_id
         for logical_id, resource in resources.items()
-        if isinstance(resource, Mapping) and resource.get("Type") in SUPPORTED_TYPES
+        if isinstance(resource, Mapping)
+        and resource.get("Type") in SUPPORTED_TYPES
+        and ("Condition" not in resource or resolver.condition(resource["Condition"]))
     }
     graph: dict[str, set[str]] = {}
     for logical_id in sorted(supported):
@@ -283,6 +329,19 @@ def _create_bucket(
     public_access_block = props.get("PublicAccessBlockConfiguration")
     if public_access_block:
         client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=dict(public_access_block))
+    notification = props.get("NotificationConfiguration")
+    if notification:
+        queues = [
+            {
+                "QueueArn": entry["Queue"],
+                "Events": [entry["Event"]],
+                "Filter": {"Key": {"FilterRules": entry["Filter"]["S3Key"]["Rules"]}},
+            }
+            for entry in notification.get("QueueConfigurations", [])
+        ]
+        client.put_bucket_notification_configuration(
+            Bucket=name, NotificationConfiguration={"QueueConfigurations": queues}
+        )
     return {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
 
@@ -374,17 +433,19 @@ def create_resources(
     template: dict[str, Any],
     prefix: str = "mail2ticket-local",
     session: boto3.Session | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Create the template's tables, buckets, queues and event buses; return logical id -> ``!Ref`` value.
 
-    Safe to call again, on a fresh (reset) endpoint or on one where the resources already exist.
+    `parameters` override the template parameters' defaults (they decide its conditions). Safe to call
+    again, on a fresh (reset) endpoint or on one where the resources already exist.
     """
     session = session or boto3.Session()
     region = session.region_name or DEFAULT_REGION
     resources: dict[str, Any] = template.get("Resources") or {}
-    resolver = _Resolver(template, region, stack_name=prefix)
+    resolver = _Resolver(template, region, stack_name=prefix, parameters=parameters)
     refs: dict[str, str] = {}
-    for logical_id in _creation_order(resources):
+    for logical_id in _creation_order(resources, resolver):
         resource = resources[logical_id]
         resource_type = resource["Type"]
         props = resolver.resolve(resource.get("Properties") or {})
@@ -394,6 +455,12 @@ def create_resources(
         refs[logical_id] = resolver.values[logical_id] = ref
         resolver.attributes[logical_id] = attributes
     return refs
+
+
+def conditions(template: dict[str, Any], parameters: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """Every condition of the template, evaluated with these parameters (the others at their defaults)."""
+    resolver = _Resolver(template, DEFAULT_REGION, "mail2ticket-local", parameters)
+    return {name: resolver.condition(name) for name in template.get("Conditions") or {}}
 
 
 def function_environment(template: dict[str, Any], refs: dict[str, str], function_id: str) -> dict[str, str]:

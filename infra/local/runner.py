@@ -170,12 +170,21 @@ def run_cleaner(now: datetime | None = None) -> dict[str, Any]:
 
 
 def drain_queue(queue_url: str | None = None, max_batches: int = 100) -> list[dict[str, Any]]:
-    """Receive batches from the process queue and hand them to the processor, deleting what succeeded.
+    """Receive batches from the process queue and hand them to the processor, deleting what succeeded."""
+    return drain("processor", queue_url or os.environ["PROCESS_QUEUE_URL"], max_batches)
+
+
+def run_intake(max_batches: int = 100) -> list[dict[str, Any]]:
+    """Hand the bucket's S3 events waiting on the intake queue to the intake, as its event source does."""
+    return drain("intake", os.environ["INTAKE_QUEUE_URL"], max_batches)
+
+
+def drain(function: str, url: str, max_batches: int = 100) -> list[dict[str, Any]]:
+    """Receive batches from a queue and hand them to `function`, deleting what succeeded.
 
     Failed records stay on the queue until their visibility timeout ends, as with the real event source.
     """
     sqs = boto3.client("sqs")
-    url = queue_url or os.environ["PROCESS_QUEUE_URL"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     responses = []
     for _ in range(max_batches):
@@ -184,7 +193,7 @@ def drain_queue(queue_url: str | None = None, max_batches: int = 100) -> list[di
         ).get("Messages", [])
         if not received:
             break
-        response = invoke("processor", sqs_event(received, arn))
+        response = invoke(function, sqs_event(received, arn))
         responses.append(response)
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = [m for m in received if m["MessageId"] not in failed]

@@ -15,7 +15,10 @@ from infra.local.moto_server import MotoServer
 from infra.local.resources import create_resources, function_environment, load_template
 from infra.local.smtp import SmtpCapture
 
-FUNCTIONS = ("DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction")
+FUNCTIONS = ("DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction", "IntakeFunction")
+# The local stack has every optional part on: push intake as SES receiving sets it up (SES itself is not
+# local: infra/local/ses_inbound.py writes mail as its receipt rule does).
+PARAMETERS = {"PushIntake": "ses"}
 
 
 class LocalServer(Protocol):
@@ -70,12 +73,18 @@ class LocalStack:
 
     def create_resources(self) -> None:
         """(Re)create the template's tables, bucket, queues and bus, and the functions' environment."""
-        self.refs = create_resources(self.template, session=boto3.Session())
+        self.refs = create_resources(self.template, session=boto3.Session(), parameters=PARAMETERS)
         self.environment = {f: function_environment(self.template, self.refs, f) for f in FUNCTIONS}
+        os.environ.update(self.shared_environment())
+
+    def shared_environment(self) -> dict[str, str]:
+        """The functions' environment merged, and the intake queue that the S3 events reach (its event
+        source, which the runner plays, reads it)."""
         shared = {k: v for env in self.environment.values() for k, v in env.items()}
-        # One process plays the three functions here; log lines tell them apart by function_name.
+        # One process plays the functions here; log lines tell them apart by function_name.
         shared["POWERTOOLS_SERVICE_NAME"] = "mail2ticket"
-        os.environ.update(shared)
+        shared["INTAKE_QUEUE_URL"] = self.refs["IntakeQueue"]
+        return shared
 
     def reset(self) -> None:
         """Wipe every AWS resource and create them afresh (same names)."""
@@ -96,8 +105,7 @@ class LocalStack:
 
     def client_environment(self) -> dict[str, str]:
         """What a process needs to act as the functions on this stack: endpoints, resource names, trust."""
-        environment = {k: v for env in self.environment.values() for k, v in env.items()}
-        environment["POWERTOOLS_SERVICE_NAME"] = "mail2ticket"
+        environment = self.shared_environment()
         for server in self.servers.values():
             environment.update(server.client_environment())
         return environment

@@ -26,7 +26,7 @@ def test_demo_prints_the_tickets_of_the_sample_mails() -> None:
     tickets = _section(result.stdout, "Tickets")
     assert tickets[0][:5] == ["REF", "TITLE", "CALLER", "STATUS", "LOG_ENTRIES"]
     by_ref = {row[0]: row for row in tickets[1:]}
-    assert sorted(by_ref) == ["R-000001", "R-000002", "R-000003", "R-000004", "R-000005"]
+    assert sorted(by_ref) == [f"R-00000{n}" for n in range(1, 8)]
     assert by_ref["R-000001"][1] == "Printer on 3rd floor is jammed" and by_ref["R-000001"][4] == "1"
     assert by_ref["R-000002"][4] == "1"  # the reply matched through References only
     assert "new_starters_november.csv" in by_ref["R-000003"][5]
@@ -39,4 +39,13 @@ def test_demo_prints_the_tickets_of_the_sample_mails() -> None:
     m365 = _section(result.stdout, "Mailbox 'support-m365'")[1:]
     assert [row[1] for row in m365] == ["processed", "processed"]
     assert all(row[0].startswith("g:") and row[-1] == "R-000005" for row in m365)
+    # The push inbox: mail stored as SES stores it (a request, its reply, spam) or written by a script
+    assert by_ref["R-000006"][1] == "Badge does not open the garage door" and by_ref["R-000006"][4] == "1"
+    assert by_ref["R-000007"][1] == "Shared calendar missing after migration"
+    assert by_ref["R-000006"][-1] == by_ref["R-000007"][-1] == "support-push"
+    pushed = _section(result.stdout, "Mailbox 'support-push'")[1:]
+    assert sorted(row[1] for row in pushed) == ["processed"] * 3 + ["undesired"]
+    assert [row[-1] for row in pushed if row[1] == "undesired"] == ["Amazon SES spam verdict: FAIL"]
+    [unrouted] = _section(result.stdout, "Mailbox '#unrouted' (pushed mail no inbox owns)")[1:]
+    assert unrouted[1] == "error" and "halp@push.example.com" in unrouted[-1]
     assert result.stdout.rstrip().endswith("All local servers stopped.")

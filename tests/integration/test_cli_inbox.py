@@ -230,3 +230,50 @@ def test_inbox_test_without_a_secret_says_what_to_do(aws: LocalStack, tmp_path: 
 
     assert result.code == 1 and "secret_arn is empty: store the password with the CLI first" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_push_inboxes_are_put_listed_and_tested_by_what_they_receive(
+    aws: LocalStack, tmp_path: Path, capsys
+) -> None:
+    import yaml
+
+    # Given a file with two push inboxes, and another file claiming an address of the first
+    path = tmp_path / "push.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "inbox_id": "support",
+                    "protocol": "push",
+                    "recipients": ["support@example.com", "example.org"],
+                },
+                {"inbox_id": "drops", "protocol": "push"},
+            ]
+        )
+    )
+    claim = tmp_path / "claim.yaml"
+    claim.write_text(
+        yaml.safe_dump({"inbox_id": "sales", "protocol": "push", "recipients": ["Support@Example.com"]})
+    )
+
+    # When they are put, listed and tested, and the claim is put
+    put = cli(capsys, "inbox", "put", str(path))
+    listed = {row["inbox_id"]: row for row in cli(capsys, "inbox", "list", "--json").json()}
+    tested = cli(capsys, "inbox", "test", "support")
+    refused = cli(capsys, "inbox", "put", str(claim))
+
+    # Then no secret is asked for, the list shows what each receives, the test each recipient's route, and
+    # the claim is refused naming the owner, nothing written
+    assert put.code == 0 and "inbox secret" not in put.out
+    assert (listed["support"]["mailbox"], listed["support"]["secret"]) == (
+        "support@example.com, example.org",
+        "",
+    )
+    assert listed["drops"]["problem"] == ""
+    assert tested.code == 0 and "push inbox support: no server to connect to" in tested.out
+    assert [line.split() for line in tested.out.splitlines()[-2:]] == [
+        ["support@example.com", "ok"],
+        ["example.org", "ok"],
+    ]
+    assert refused.code == 1 and "recipients: support@example.com belongs to inbox support" in refused.err
+    assert "sales" not in {row["inbox_id"] for row in cli(capsys, "inbox", "list", "--json").json()}

@@ -2,6 +2,7 @@
 
 import fnmatch
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -13,8 +14,16 @@ import boto3
 import pytest
 
 from infra.local import runner
-from infra.local.aws_calls import AwsCall, AwsCallRecorder, forget_clients, grants_needed
+from infra.local.aws_calls import (
+    REFUSE,
+    AwsCall,
+    AwsCallRecorder,
+    FaultInjector,
+    forget_clients,
+    grants_needed,
+)
 from infra.local.resources import LOCAL_ACCOUNT_ID
+from infra.local.ses_inbound import drop, receive
 from infra.local.stack import FUNCTIONS, LocalStack
 from tests.conftest import MailAccount
 from tests.integration.polling import doveadm
@@ -229,10 +238,17 @@ def test_each_function_role_grants_exactly_what_the_function_uses(
         _tick(recorder, now + timedelta(days=day, hours=1))
     with recorder.label("CleanerFunction"):
         runner.run_cleaner(now=now + timedelta(days=40))
+    _push_paths(recorder, now + timedelta(days=41))
 
     # Then each function made requests, and its role allows every one of them
     labels = {call.label for call in recorder.calls}
-    assert labels >= {"DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction"}
+    assert labels >= {
+        "DispatcherFunction",
+        "PollerFunction",
+        "ProcessorFunction",
+        "CleanerFunction",
+        "IntakeFunction",
+    }
     missing = [
         m for call in recorder.calls if call.label != "unlabelled" for m in _allowed(aws, call.label, call)
     ]
@@ -258,6 +274,61 @@ def _tick(recorder: AwsCallRecorder, now: datetime) -> None:
         runner.run_shards()
     with recorder.label("PollerFunction"):
         runner.run_polls()
+
+
+PUSHED = "support@push.example.com"
+
+
+def _push_paths(recorder: AwsCallRecorder, now: datetime) -> None:
+    """The intake over every path: mail SES stores (a request, spam, one nobody owns, one too big), a mail
+    another system writes whose event names its version, a mail received again after its deletion, and one
+    whose replicas DynamoDB refuses; the processor and the push inbox's poll after them."""
+    from mail2ticket.config.models import GlobalConfig, InboxConfig
+    from mail2ticket.record import content_key
+    from mail2ticket.store.config import save_global_config, save_inbox
+    from mail2ticket.store.replicas import request_delete
+
+    values = {"protocol": "push", "recipients": [PUSHED], "unknown_caller_behavior": "create_person"}
+    save_inbox(InboxConfig.model_validate({"inbox_id": "pushed", **values}))
+    request, request_id = _mail("Pushed request")
+    receive(request, [PUSHED])
+    receive(_mail("Pushed spam")[0], [PUSHED], spam="FAIL")
+    receive(_mail("For nobody")[0], ["nobody@push.example.com"])
+    with recorder.label("IntakeFunction"):
+        runner.run_intake()
+    save_global_config(GlobalConfig.model_validate({"maximum_email_size": "2K"}))
+    receive(_mail("Pushed and too big", attachments=5)[0], [PUSHED])
+    with recorder.label("IntakeFunction"):
+        runner.run_intake()
+    save_global_config(GlobalConfig())
+    # (S3 names the version in a versioned bucket's events; moto does not: one as S3 writes it)
+    key = drop(_mail("Written by a script")[0], "pushed", "script.eml")
+    version = boto3.client("s3").head_object(Bucket=os.environ["RAW_BUCKET"], Key=key)["VersionId"]
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}
+    record["s3"] = {
+        "bucket": {"name": os.environ["RAW_BUCKET"]},
+        "object": {"key": key, "versionId": version},
+    }
+    boto3.client("sqs").send_message(
+        QueueUrl=os.environ["INTAKE_QUEUE_URL"], MessageBody=json.dumps({"Records": [record]})
+    )
+    with recorder.label("IntakeFunction"):
+        runner.run_intake()
+    with recorder.label("ProcessorFunction"):
+        runner.drain_queue()
+    request_delete("pushed", content_key(request_id.strip("<>"), ""), int(now.timestamp()))
+    with recorder.label("PollerFunction"):
+        runner.run_poller(now=now)
+    receive(request, [PUSHED])
+    with recorder.label("IntakeFunction"):
+        runner.run_intake()
+    receive(_mail("Refused")[0], [PUSHED])
+    with FaultInjector() as injector:
+        forget_clients()
+        injector.arm(fault=REFUSE, when=lambda c: c.operation == "PutItem" and "status" in c.params["Item"])
+        with injector.running(), recorder.label("IntakeFunction"):
+            runner.run_intake()
+    forget_clients()
 
 
 def _through_smtp_relay(smtp: Any, monkeypatch: pytest.MonkeyPatch) -> None:

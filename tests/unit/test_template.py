@@ -13,7 +13,7 @@ from infra.local.resources import load_template
 from mail2ticket.observability import ALARMED_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction")
+FUNCTIONS = ("DispatcherFunction", "PollerFunction", "ProcessorFunction", "CleanerFunction", "IntakeFunction")
 
 # What each function's code needs, by logical id. Read-only ones may only be granted read actions.
 USES: dict[str, dict[str, str]] = {
@@ -47,6 +47,14 @@ USES: dict[str, dict[str, str]] = {
         "TicketsTable": "write",  # a closed ticket's clean-up mark; the raw mail a ticket keeps
         "RawMailBucket": "write",
     },
+    "IntakeFunction": {
+        "InboxesTable": "read",  # inbox items and the routes of push inboxes
+        "ReplicasTable": "write",
+        "RawMailBucket": "write",
+        "IntakeQueue": "write",  # the event source receives and deletes with the function's role
+        "ProcessQueue": "write",
+        "EventBus": "write",
+    },
 }
 SERVICE_OF_RESOURCE = {
     "InboxesTable": "dynamodb",
@@ -56,6 +64,7 @@ SERVICE_OF_RESOURCE = {
     "ProcessQueue": "sqs",
     "PollQueue": "sqs",
     "DispatchQueue": "sqs",
+    "IntakeQueue": "sqs",
     "EventBus": "events",
     "secrets": "secretsmanager",
     "ses": "ses",

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     FAILED_TO_CREATE_PERSON = "failed_to_create_person"
     REJECTED_ATTACHMENTS = "rejected_attachments"
     INTERNAL = "internal"
+    # A pushed mail that no push inbox owns (recorded in the catch-all group).
+    NO_INBOX = "no_inbox"
 
 
 class Mail2TicketError(Exception):

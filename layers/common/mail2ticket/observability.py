@@ -12,7 +12,7 @@ metrics = Metrics()
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # Alarms watch these over every inbox at once, so they are also counted without the inbox dimension.
-ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed", "MailSkipped"})
+ALARMED_METRICS = frozenset({"PollFailed", "OAuthTokenFailed", "MailSkipped", "MailUnrouted"})
 
 
 def __getattr__(name: str) -> Tracer:

@@ -35,6 +35,7 @@ from mail2ticket.record import ERROR, KNOWN, QUEUED, SKIPPED, record_mail
 from mail2ticket.record import retry_skipped as record_skipped
 from mail2ticket.settings import get_settings
 from mail2ticket.store import replicas as store
+from mail2ticket.store import routes
 from mail2ticket.store.bounds import MESSAGE_KEY_BYTES, bounded_key
 from mail2ticket.store.config import inbox_item, load_global_config
 from mail2ticket.store.models import MailboxAction, PollState, Replica, ReplicaStatus, graph_message_key
@@ -152,12 +153,17 @@ def poll_inbox(
     retry_after: float | None = None
     try:
         poll.requeue_open()
-        secret = get_secret(inbox.secret_arn)
-        with open_session(inbox, secret, deadline) as session:
-            poll.read(session)
-            done = [] if result.unfinished else poll.run_actions(session)
-        # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
-        poll.record_actions(done)
+        if inbox.protocol is Protocol.PUSH:
+            # No server: mail is pushed in (intake.py); what is left is the open replicas and the actions.
+            poll.record_actions(poll.push_actions())
+            poll.check_routes()
+        else:
+            secret = get_secret(inbox.secret_arn)
+            with open_session(inbox, secret, deadline) as session:
+                poll.read(session)
+                done = [] if result.unfinished else poll.run_actions(session)
+            # POP3 deletes only on QUIT, so actions are recorded once the session ended cleanly.
+            poll.record_actions(done)
     except Exception as exc:
         # Connector errors carry the server's words, never the password: safe to record and log.
         if isinstance(exc, OAuthTokenError):
@@ -577,9 +583,32 @@ class _InboxPoller:
             loc = int(replica.uid)
         return loc if loc in self.present else None
 
+    def push_actions(self) -> list[_Done]:
+        """A push inbox's mail is only in S3: a deletion is done at once, and the mail is gone from then on
+        (the cleaner's retention then removes its replica); there is no folder to move it to."""
+        return [
+            _Done(replica, replica.pending_action or "", "deleted")
+            if replica.pending_action == MailboxAction.DELETE
+            else _Done(replica, replica.pending_action or "", "failed", "a push inbox has no folders")
+            for replica in store.pending_actions(self.inbox.inbox_id)
+        ]
+
+    def check_routes(self) -> None:
+        """A recipient whose mail cannot reach the push inbox fails its poll, so that the alarm tells someone:
+        an item written without `mail2ticket inbox put` has no routes, another inbox may own one."""
+        wrong = routes.unrouted(self.inbox.inbox_id, self.inbox.recipients)
+        if wrong:
+            problems = [f"{r} (owned by inbox {owner})" if owner else r for r, owner in wrong.items()]
+            raise ConfigurationError(
+                f"mail for {', '.join(problems)} does not reach this inbox: save it with "
+                "`mail2ticket inbox put`, which writes its routes (a recipient belongs to one inbox)"
+            )
+
     def record_actions(self, done: list[_Done]) -> None:
+        push = self.inbox.protocol is Protocol.PUSH
         for item in done:
-            store.record_action(item.replica, item.action, self.now, item.result, item.error)
+            gone = push and item.result == "deleted"
+            store.record_action(item.replica, item.action, self.now, item.result, item.error, gone=gone)
             if item.result == "failed":
                 self.result.actions_failed += 1
                 logger.warning(

@@ -20,7 +20,7 @@ from mail2ticket.observability import inbox_metric, logger
 from mail2ticket.store import raw as objects
 from mail2ticket.store import replicas as store
 from mail2ticket.store.bounds import MESSAGE_KEY_BYTES, bounded_key
-from mail2ticket.store.models import Replica, ReplicaStatus
+from mail2ticket.store.models import MailboxAction, Replica, ReplicaStatus
 from mail2ticket.store.queue import QueueBatch
 
 # What became of a mail handed to record_mail.
@@ -29,6 +29,8 @@ REQUEUED = "requeued"  # its replica existed and was still new: queued again
 KNOWN = "known"  # its replica existed and is past new: nothing to do
 ERROR = "error"  # its replica could not be written: an error replica holds the reason
 SKIPPED = "skipped"  # not even the error replica: a skip record holds it
+SETTLED = "settled"  # a new replica recorded in a final status at once (see Final), never queued
+HELD = "held"  # a new replica, not queued: the poll of its inbox queues it once the inbox is active
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,42 @@ class Recorded:
     message_key: str
     state: str
     too_big: bool = False
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    """A raw mail stored in S3, and what its replicas show of it."""
+
+    sha256: str
+    s3_key: str
+    size: int
+    too_big: bool
+    message_id: str | None
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Final:
+    """A replica recorded in its final status at once, never queued nor parsed: an undesired mail (`reason`),
+    or an error (`error_code` and `reason`). `expires_at` lets DynamoDB's TTL remove it."""
+
+    status: str
+    reason: str
+    error_code: str | None = None
+    # Undesired mail whose purge delay is 0 days: its deletion is asked at once, as the processor does.
+    purge_at_once: bool = False
+    expires_at: int | None = None
+
+
+def store_raw(raw: bytes, max_size: int, size: int | None = None) -> StoredMail:
+    """Store `raw` under its sha256 (under `big/` when `size`, the announced size or its length, is over
+    `max_size`) and read the headers its replicas show."""
+    size = len(raw) if size is None else size
+    too_big = size > max_size
+    sha256, s3_key = objects.put_raw(raw, prefix="big" if too_big else "raw")
+    headers = _headers(raw)
+    message_id = next(iter(message_ids(headers.get("message-id"))), None)
+    return StoredMail(sha256, s3_key, size, too_big, message_id, headers)
 
 
 def record_mail(
@@ -63,12 +101,34 @@ def record_mail(
     message key is not `uidvalidity:uid`. `graph_id` is a Microsoft Graph message's immutable id. Raises only
     what is transient, or a failure to store the raw mail.
     """
-    size = len(raw) if size is None else size
-    too_big = size > max_size
-    sha256, s3_key = objects.put_raw(raw, prefix="big" if too_big else "raw")
-    headers = _headers(raw)
-    message_id = next(iter(message_ids(headers.get("message-id"))), None)
-    key = bounded_key(message_key or content_key(message_id, sha256), MESSAGE_KEY_BYTES)
+    mail = store_raw(raw, max_size, size)
+    return record_replica(
+        inbox_id,
+        mail,
+        queue,
+        now,
+        message_key=message_key,
+        uid=uid,
+        uidvalidity=uidvalidity,
+        graph_id=graph_id,
+    )
+
+
+def record_replica(
+    inbox_id: str,
+    mail: StoredMail,
+    queue: QueueBatch | None,
+    now: int,
+    *,
+    message_key: str | None = None,
+    uid: int | None = None,
+    uidvalidity: int | None = None,
+    graph_id: str | None = None,
+    final: Final | None = None,
+) -> Recorded:
+    """Record the replica of a stored mail in `inbox_id` (see record_mail) and add it to `queue`; without a
+    queue it is recorded open, for the poll of its inbox to queue; with `final`, in that final status."""
+    key = bounded_key(message_key or content_key(mail.message_id, mail.sha256), MESSAGE_KEY_BYTES)
     replica = Replica(
         inbox_id=inbox_id,
         sk=Replica.sort_key(key),
@@ -76,20 +136,22 @@ def record_mail(
         uid=uid,
         uidvalidity=uidvalidity,
         graph_id=graph_id,
-        message_id=message_id,
-        sha256=sha256,
-        s3_key=s3_key,
-        size=size,
-        from_addr=headers.get("from"),
-        subject=headers.get("subject"),
-        date=headers.get("date"),
+        message_id=mail.message_id,
+        sha256=mail.sha256,
+        s3_key=mail.s3_key,
+        size=mail.size,
+        from_addr=mail.headers.get("from"),
+        subject=mail.headers.get("subject"),
+        date=mail.headers.get("date"),
         status=ReplicaStatus.NEW,
         created_at=now,
         last_seen=now,
         open_since=now,
     )
-    if message_id and Replica.message_id.serialize(message_id) != message_id:
-        replica.message_id_full = message_id
+    if mail.message_id and Replica.message_id.serialize(mail.message_id) != mail.message_id:
+        replica.message_id_full = mail.message_id
+    if final is not None:
+        _settle(replica, final, now)
     try:
         existing = store.create_replica(replica)
         if existing is not None and existing.disappeared_at is not None:
@@ -100,12 +162,34 @@ def record_mail(
         if is_transient(exc):
             raise
         return _not_recorded(replica, exc, now)
-    if too_big and existing is None:
-        logger.warning("mail over maximum_email_size", extra={"message_key": key, "size": size})
+    if mail.too_big and existing is None:
+        logger.warning("mail over maximum_email_size", extra={"message_key": key, "size": mail.size})
     if existing is not None and existing.status != ReplicaStatus.NEW:
-        return Recorded(key, KNOWN, too_big)
-    queue.add(key, message_id)
-    return Recorded(key, QUEUED if existing is None else REQUEUED, too_big)
+        return Recorded(key, KNOWN, mail.too_big)
+    if existing is None and final is not None:
+        return Recorded(key, SETTLED, mail.too_big)
+    if queue is None:
+        return Recorded(key, HELD, mail.too_big)
+    queue.add(key, mail.message_id)
+    return Recorded(key, QUEUED if existing is None else REQUEUED, mail.too_big)
+
+
+def _settle(replica: Replica, final: Final, now: int) -> None:
+    """The attributes the processor's final commit would have written for this status."""
+    replica.status = final.status
+    replica.open_since = None
+    replica.updated_at = now
+    replica.expires_at = final.expires_at
+    if final.status == ReplicaStatus.UNDESIRED:
+        replica.undesired_reason = final.reason
+        # The cleaner's index of undesired mail to purge, unless the purge is asked at once.
+        if final.purge_at_once:
+            replica.pending_action = MailboxAction.DELETE
+        else:
+            replica.undesired_at = now
+    else:
+        replica.error_code = final.error_code
+        replica.error_message = final.reason
 
 
 def content_key(message_id: str | None, sha256: str) -> str:

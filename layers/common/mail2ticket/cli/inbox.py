@@ -138,7 +138,7 @@ def _put(args: argparse.Namespace) -> str:
             config = config.model_copy(update={"secret_arn": existing["secret_arn"]})
         save_inbox(config)
         lines.append(f"inbox {config.inbox_id} {'updated' if existing else 'created'}")
-        if not config.secret_arn:
+        if not config.secret_arn and config.protocol is not Protocol.PUSH:
             lines.append(f"  no secret yet: run `mail2ticket inbox secret {config.inbox_id}`")
     return "\n".join(lines)
 
@@ -147,12 +147,15 @@ def _check_unique(configs: list[InboxConfig], stored: dict[str, dict[str, Any]])
     """Two inboxes may read one account only from different folders, else each mail would be read twice."""
     owners: dict[tuple[str, str, str], str] = {}
     for inbox_id, item in stored.items():
-        owners[_account(item)] = inbox_id
+        if item.get("protocol") != Protocol.PUSH.value:
+            owners[_account(item)] = inbox_id
     seen: set[str] = set()
     for config in configs:
         if config.inbox_id in seen:
             raise CliError(f"inbox {config.inbox_id} appears twice in the file")
         seen.add(config.inbox_id)
+        if config.protocol is Protocol.PUSH:
+            continue  # no account: which inbox owns a recipient is checked as the inbox is saved
         account = _account(config.model_dump(mode="json"))
         owner = owners.get(account)
         if owner and owner != config.inbox_id:
@@ -222,12 +225,14 @@ def _list(args: argparse.Namespace) -> str:
         except ConfigurationError as exc:
             row.update(problem=str(exc))
         else:
+            push = config.protocol is Protocol.PUSH
             row.update(
                 active=config.active,
                 protocol=config.protocol.value,
-                port=config.effective_port,
-                mailbox=config.mailbox,
-                secret="set" if config.secret_arn else "missing",
+                port="" if push else config.effective_port,
+                # a push inbox has no folder nor secret: what it receives instead
+                mailbox=", ".join(config.recipients) if push else config.mailbox,
+                secret="" if push else "set" if config.secret_arn else "missing",
             )
         polls = _polls(str(item.get("inbox_id")))
         row.update(
@@ -309,6 +314,8 @@ def _test(args: argparse.Namespace) -> str:
         config = validate_inbox(inbox_item(args.inbox_id))
     except ConfigurationError as exc:
         raise CliError(f"inbox {args.inbox_id}: {exc}") from None
+    if config.protocol is Protocol.PUSH:
+        return _push_summary(config, args.json)
     result = probe(config, get_secret(config.secret_arn))
     rows = [{"folder": name, "messages": count} for name, count in result.folders]
     graph = config.protocol is Protocol.GRAPH
@@ -327,3 +334,23 @@ def _test(args: argparse.Namespace) -> str:
         where = f"{config.server}:{config.effective_port} ({config.security.value})"
         header = f"connected to {where} as {config.login}; folder {config.mailbox} selected"
     return f"{header}\n{table(rows, ('folder', 'messages'), False)}"
+
+
+def _push_summary(config: InboxConfig, as_json: bool) -> str:
+    """A push inbox has no server to connect to: what it receives, and whether its routes are in place."""
+    from mail2ticket.store.routes import routes_of
+
+    owners = routes_of(config.recipients)
+    rows = [
+        {"recipient": r, "route": "ok" if owners.get(r) == config.inbox_id else f"owned by {owners.get(r)}"}
+        if r in owners
+        else {"recipient": r, "route": "missing (written at the next poll)"}
+        for r in config.recipients
+    ]
+    if as_json:
+        return to_json({"inbox_id": config.inbox_id, "protocol": "push", "recipients": rows})
+    header = (
+        f"push inbox {config.inbox_id}: no server to connect to; it receives the mail SES stores for its "
+        f"recipients and any mail written under inbound/{config.inbox_id}/ of the bucket"
+    )
+    return f"{header}\n{table(rows, ('recipient', 'route'), False)}"

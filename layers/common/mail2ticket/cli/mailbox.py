@@ -42,9 +42,10 @@ def add_parser(commands: Any) -> None:
 def _ls(args: argparse.Namespace) -> str:
     from mail2ticket.cli.views import REPLICA_COLUMNS, replica_rows
     from mail2ticket.store.config import inbox_item
+    from mail2ticket.store.models import UNROUTED
 
     rows = replica_rows(args.inbox_id)
-    if not rows:
+    if not rows and args.inbox_id != UNROUTED:
         inbox_item(args.inbox_id)  # an unknown inbox is an error, an empty mailbox is not
     if args.status:
         rows = [row for row in rows if row["status"] == args.status]
@@ -55,6 +56,13 @@ def _ls(args: argparse.Namespace) -> str:
 
 def _act(args: argparse.Namespace) -> Result:
     from mail2ticket.store import replicas
+    from mail2ticket.store.models import UNROUTED
+
+    if args.inbox_id == UNROUTED:
+        raise CliError(
+            f"no inbox processes the mail of {UNROUTED}: once an inbox owns one, write its raw mail (S3_KEY "
+            "in `mailbox ls --json`) under inbound/<inbox_id>/ of the bucket; it expires here by itself"
+        )
 
     operation = {
         "reset": replicas.reset_replica,

@@ -14,6 +14,8 @@ class Protocol(StrEnum):
     POP3 = "pop3"
     IMAP_OAUTH2 = "imap_oauth2"
     GRAPH = "graph"
+    # No server: mail is pushed in (received by Amazon SES, or written under inbound/ of the bucket).
+    PUSH = "push"
 
 
 class Security(StrEnum):
@@ -105,6 +107,24 @@ _MAILBOX_ID = re.compile(
 )
 
 
+# A push inbox's recipients, each an address (`support@example.com`) or a whole domain (`example.com`).
+MAX_PUSH_RECIPIENTS = 40
+_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]]{1,64}@([a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+)$")
+_DOMAIN = re.compile(r"^@?([a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+)$")
+
+
+def recipient_of(value: str) -> str | None:
+    """The canonical form of a recipient a push inbox owns: a lower-cased address, or a domain (a leading @
+    dropped); None if it is neither."""
+    text = value.strip().lower().rstrip(".")
+    if len(text) > 254:
+        return None
+    if _ADDRESS.match(text):
+        return text
+    domain = _DOMAIN.match(text)
+    return domain.group(1) if domain else None
+
+
 def folder_path(value: str) -> list[str]:
     """A Graph folder's display path `Inbox/Support` as its names; an empty name is refused."""
     names = value.split("/")
@@ -141,10 +161,12 @@ class InboxConfig(BaseModel):
     protocol: Protocol = Protocol.IMAP
     security: Security = Security.SSL
     verify_certificate: bool = True
-    # A host name (at most 253 characters); for graph, the Graph endpoint, e.g. graph.microsoft.com.
-    server: str = Field(min_length=1, max_length=253)
+    # A host name (at most 253 characters), required but for a push inbox; for graph, the Graph endpoint, e.g.
+    # graph.microsoft.com.
+    server: str = Field("", max_length=253)
     port: int | None = Field(None, ge=1, le=65535)
-    login: str = Field(min_length=1)
+    # The mailbox's login; for push, the address replies are sent from (by default its first recipient).
+    login: str = ""
     mailbox: str = "INBOX"
     secret_arn: str = ""
     periodicity_seconds: int = Field(60, ge=1)
@@ -174,9 +196,21 @@ class InboxConfig(BaseModel):
     oauth_authority: str = ""
     oauth_token_url: str = ""
     oauth_scope: str = ""
+    # Push: the addresses and domains whose mail this inbox receives, and whether a FAIL spam or virus
+    # verdict of Amazon SES makes a mail undesired.
+    recipients: Lines = []
+    honor_ses_verdicts: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.protocol is Protocol.PUSH:
+            self._check_push()
+        else:
+            missing = [f"{name}: required" for name in ("server", "login") if not getattr(self, name)]
+            if missing:
+                raise ValueError("; ".join(missing))
+            if self.recipients:
+                raise ValueError("recipients: only a push inbox receives mail by recipient")
         if self.email_storage is EmailStorage.MOVE and not self.target_folder:
             raise ValueError("target_folder: required when email_storage is 'move'")
         if self.protocol is Protocol.GRAPH:
@@ -187,6 +221,25 @@ class InboxConfig(BaseModel):
             except re.error as exc:
                 raise ValueError(f"title_pattern: invalid regex: {exc}") from exc
         return self
+
+    def _check_push(self) -> None:
+        """Push: no server, no mailbox to act on; the recipients it owns are addresses or domains."""
+        if self.email_storage is not EmailStorage.KEEP or self.target_folder:
+            raise ValueError(
+                "email_storage: a push inbox has no mailbox to delete mail from or move it in; its mail "
+                "stays in S3 until the cleaner's retention removes it (leave email_storage at keep)"
+            )
+        if len(self.recipients) > MAX_PUSH_RECIPIENTS:
+            raise ValueError(f"recipients: at most {MAX_PUSH_RECIPIENTS} (a domain covers all its addresses)")
+        owned = []
+        for value in self.recipients:
+            recipient = recipient_of(value)
+            if recipient is None:
+                raise ValueError(f"recipients: {value!r} is neither a mail address nor a domain")
+            owned.append(recipient)
+        self.recipients = list(dict.fromkeys(owned))
+        if not self.login:
+            self.login = next((r for r in self.recipients if "@" in r), "")
 
     def _check_graph(self) -> None:
         """Microsoft Graph: app-only tokens from Entra ID, over HTTPS, for one mailbox and a folder path."""
@@ -277,6 +330,8 @@ class InboxConfig(BaseModel):
             return self.port
         if self.protocol is Protocol.GRAPH:
             return 443
+        if self.protocol is Protocol.PUSH:
+            return 0
         protocol = Protocol.POP3 if self.protocol is Protocol.POP3 else Protocol.IMAP
         return _DEFAULT_PORTS[(protocol, self.security)]
 
@@ -323,6 +378,8 @@ class GlobalConfig(BaseModel):
         r"^Automatische Antwort",
     ]
     undesired_purge_delay_days: int = Field(7, ge=0)
+    # Pushed mail that no inbox owns is kept this long under the catch-all group, then expires.
+    unrouted_retention_days: int = Field(30, ge=1)
     retention_period_hours: int = Field(1, ge=0)
     ticket_log: dict[str, str] = {c.value: "public_log" for c in TicketClass}
     aggregate_replies: bool = True

@@ -1,23 +1,29 @@
 """Inbox configuration items and the global parameters item."""
 
 from collections.abc import Iterator
+from contextlib import suppress
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from pynamodb.attributes import MapAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from mail2ticket.config.models import GlobalConfig, InboxConfig
+from mail2ticket.config.models import GlobalConfig, InboxConfig, Protocol
 from mail2ticket.config.validation import validate_global, validate_inbox
 from mail2ticket.errors import ConfigurationError
 from mail2ticket.observability import logger
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
 from mail2ticket.store.models import InboxItem
+from mail2ticket.store.routes import RouteItem, route_key, routes_of
 
-GLOBAL_ID = "#global"  # inbox ids cannot contain '#', so this key never names an inbox
+# Inbox ids cannot contain '#': keys that start with it (this one, the routes of push inboxes) never name an
+# inbox.
+GLOBAL_ID = "#global"
 # Attributes earlier versions wrote on every inbox item and that nothing reads any more: left out when an item
 # is read, so that such an item stays valid (and goes at its next write).
 RETIRED_ATTRIBUTES = frozenset({"trace"})
@@ -41,7 +47,47 @@ def load_inbox(inbox_id: str) -> InboxConfig:
 
 
 def save_inbox(config: InboxConfig) -> None:
-    InboxItem.from_config(config).save()
+    """Write the inbox; a push inbox's routes are written with it, and those of recipients it no longer owns
+    removed. Refused when another inbox owns one of its recipients."""
+    item = InboxItem.from_config(config)
+    owned = config.recipients if config.protocol is Protocol.PUSH else []
+    stale = _own_routes(config.inbox_id, set(_stored_recipients(config.inbox_id)) - set(owned))
+    if not owned and not stale:
+        item.save()
+        return
+    mine = RouteItem.owner.does_not_exist() | (RouteItem.owner == config.inbox_id)
+    try:
+        with TransactWrite(connection=Connection()) as tx:
+            for recipient in stale:
+                tx.delete(RouteItem(route_key(recipient)), condition=RouteItem.owner == config.inbox_id)
+            tx.save(item)
+            for recipient in owned:
+                tx.save(RouteItem(route_key(recipient), owner=config.inbox_id), condition=mine)
+    except TransactWriteError as exc:
+        # DynamoDB gives one reason per request, in the order pynamodb sends them: deletes, then puts.
+        reasons = (exc.cancellation_reasons or [])[len(stale) + 1 :]
+        taken = [
+            r for r, why in zip(owned, reasons, strict=False) if why and why.code == "ConditionalCheckFailed"
+        ]
+        if not taken:
+            raise
+        others = routes_of(taken)
+        raise ConfigurationError(
+            "recipients: " + "; ".join(f"{r} belongs to inbox {others.get(r, '?')}" for r in taken)
+        ) from None
+
+
+def _stored_recipients(inbox_id: str) -> list[str]:
+    """The recipients the stored item of this inbox names (none if it has no item)."""
+    try:
+        stored = InboxItem.get(inbox_id, consistent_read=True, attributes_to_get=["recipients"])
+    except DoesNotExist:
+        return []
+    return list(getattr(stored, "recipients", None) or [])
+
+
+def _own_routes(inbox_id: str, recipients: set[str]) -> list[str]:
+    return sorted(r for r, owner in routes_of(recipients).items() if owner == inbox_id) if recipients else []
 
 
 def inboxes() -> Iterator[InboxConfig]:
@@ -61,7 +107,7 @@ def inbox_items() -> Iterator[dict[str, Any]]:
     for page in paginator.paginate(TableName=get_settings().inboxes_table):
         for item in page["Items"]:
             values = _plain(item)
-            if values.get("inbox_id") != GLOBAL_ID:
+            if not str(values.get("inbox_id", "")).startswith("#"):
                 yield values
 
 
@@ -83,7 +129,8 @@ def listed_inboxes(segment: tuple[int, int] | None = None) -> Iterator[tuple[str
     for page in pages:
         for item in page["Items"]:
             inbox_id = item["inbox_id"]["S"]
-            if inbox_id != GLOBAL_ID:
+            # Inbox ids cannot start with '#': `#global` and push routes (`#route#…`) are not inboxes.
+            if not inbox_id.startswith("#"):
                 yield inbox_id, item.get("active") != {"BOOL": False}
 
 
@@ -93,7 +140,7 @@ def inbox_item(inbox_id: str) -> dict[str, Any]:
     found = client("dynamodb").get_item(
         TableName=get_settings().inboxes_table, Key={"inbox_id": {"S": inbox_id}}, ConsistentRead=True
     )
-    if inbox_id == GLOBAL_ID or "Item" not in found:
+    if inbox_id.startswith("#") or "Item" not in found:
         raise ConfigurationError(f"inbox {inbox_id!r} does not exist")
     return _plain(found["Item"])
 
@@ -110,10 +157,15 @@ def set_inbox_attribute(inbox_id: str, name: str, value: Any) -> None:
 
 
 def delete_inbox(inbox_id: str) -> None:
+    """Delete the inbox item; a push inbox's routes go too (its mail then goes to the catch-all group)."""
+    routes = _own_routes(inbox_id, set(_stored_recipients(inbox_id)))
     try:
         InboxItem(inbox_id=inbox_id).delete(condition=InboxItem.inbox_id.exists())
     except DeleteError as exc:
         _raise_missing(exc, inbox_id)
+    for recipient in routes:
+        with suppress(DeleteError):
+            RouteItem(route_key(recipient)).delete(condition=RouteItem.owner == inbox_id)
 
 
 def _raise_missing(exc: Exception, inbox_id: str) -> None:

@@ -189,6 +189,10 @@ class ReplicaStatus:
     FINAL: ClassVar[frozenset[str]] = frozenset({"processed", "error", "undesired", "ignored"})
 
 
+# The replica group of pushed mail that no inbox owns (inbox ids cannot contain '#').
+UNROUTED = "#unrouted"
+
+
 class ReplicasByMessageId(GlobalSecondaryIndex["Replica"]):
     """Replicas of every inbox by Message-ID: replies are matched to mails still in flight or processed."""
 
@@ -316,6 +320,8 @@ class Replica(Model):
     disappeared_at = NumberAttribute(null=True)
     # Set by the final commit of an undesired mail; removed once the cleaner asked for its purge.
     undesired_at = NumberAttribute(null=True)
+    # The table's TTL: pushed mail that no inbox owns is removed by DynamoDB at this time.
+    expires_at = NumberAttribute(null=True)
 
     open_replicas = OpenReplicas()
     pending_actions = PendingActions()

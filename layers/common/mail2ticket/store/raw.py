@@ -8,6 +8,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
 
@@ -39,6 +41,29 @@ def put_raw(data: bytes, prefix: str = "raw") -> tuple[str, str]:
 def get_object(key: str) -> bytes:
     body = client("s3").get_object(Bucket=get_settings().raw_bucket, Key=key)["Body"]
     return bytes(body.read())
+
+
+# Where Amazon SES, or any other system, writes the mail it pushes in.
+INBOUND_PREFIX = "inbound/"
+
+
+def get_inbound(key: str, version_id: str | None = None) -> bytes | None:
+    """A pushed mail (the version its S3 event names, when it names one); None when it is no longer there."""
+    request = {"Bucket": get_settings().raw_bucket, "Key": key}
+    if version_id:
+        request["VersionId"] = version_id
+    try:
+        body = client("s3").get_object(**request)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion"):
+            return None
+        raise
+    return bytes(body.read())
+
+
+def delete_inbound(key: str) -> None:
+    """A pushed mail taken in: off `inbound/` (the bucket's versioning keeps the bytes 30 days)."""
+    client("s3").delete_object(Bucket=get_settings().raw_bucket, Key=key)
 
 
 def attachment_key(sha256: str) -> str:

@@ -282,14 +282,19 @@ def pending_actions(inbox_id: str) -> Iterator[Replica]:
     return Replica.pending_actions.query(inbox_id)
 
 
-def record_action(replica: Replica, action: str, now: int, result: str, error: str | None = None) -> None:
-    """Store an executed (or failed) mailbox action, unless someone asked for another one meanwhile."""
+def record_action(
+    replica: Replica, action: str, now: int, result: str, error: str | None = None, gone: bool = False
+) -> None:
+    """Store an executed (or failed) mailbox action, unless someone asked for another one meanwhile; `gone`:
+    the mail is gone from then on (a push inbox's, which no later listing would find missing)."""
     actions: list[Action] = [
         Replica.pending_action.remove(),
         Replica.action_done_at.set(now),
         Replica.action_result.set(result),
         Replica.action_error.set(error) if error else Replica.action_error.remove(),
     ]
+    if gone:
+        actions.append(Replica.disappeared_at.set(now))
     with suppress(UpdateError):
         replica.update(actions=actions, condition=Replica.pending_action == action)
 
