@@ -16,7 +16,8 @@ try:
 except SystemExit:
     pass
 print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in {"aws_xray_sdk", "bs4", "boto3",
-      "botocore", "pynamodb", "pydantic"} or m in {"mail2ticket.mail.parse", "mail2ticket.config.models"})))
+      "botocore", "pynamodb", "pydantic"} or m in {"mail2ticket.mail.parse", "mail2ticket.config.models",
+      "mail2ticket.store.models"})))
 """
 
 
@@ -37,9 +38,16 @@ def test_help_loads_neither_the_aws_sdk_nor_pydantic(aws: object) -> None:
     assert _loaded("tickets", "--help") == set()
 
 
-def test_a_table_command_loads_no_x_ray_sdk_no_mail_parser_and_no_configuration_models(aws: object) -> None:
+def test_a_table_command_loads_no_x_ray_sdk_no_mail_parser_and_no_pydantic(aws: object) -> None:
     loaded = _loaded("tickets", "ls")
 
     assert "pynamodb.models" in loaded
-    assert not {m for m in loaded if m.startswith(("aws_xray_sdk", "bs4", "boto3"))}
+    assert not {m for m in loaded if m.startswith(("aws_xray_sdk", "bs4", "boto3", "pydantic"))}
     assert not loaded & {"mail2ticket.mail.parse", "mail2ticket.config.models"}
+
+
+def test_a_ticket_read_through_the_item_models_loads_no_pydantic(aws: object) -> None:
+    loaded = _loaded("tickets", "show", "R-000001")
+
+    assert "mail2ticket.store.models" in loaded
+    assert not {m for m in loaded if m.startswith(("pydantic", "mail2ticket.config"))}
