@@ -52,7 +52,7 @@ def _mail(n: int) -> bytes:
 
 def _save_inboxes(configs: list[Any]) -> None:
     """Write inbox items in batches (moto takes about 180 writes a second): outside the measured parts."""
-    from mail2ticket.store.models import InboxItem
+    from mail2ticket.store.inbox_items import InboxItem
 
     with InboxItem.batch_write() as batch:
         for config in configs:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mail2ticket.observability import logger, metrics, tracer
 from mail2ticket.process import process_message, retry_message
-from mail2ticket.store.queue import ProcessRequest
+from mail2ticket.store.process_request import ProcessRequest
 
 # A batch whose records all failed is still answered with a partial batch response, not an exception.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

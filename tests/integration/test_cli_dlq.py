@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def dead_letters(aws: LocalStack) -> list[str]:
     """Three dead letters: a request whose replica is in error, one for an unknown message, and garbage."""
-    from mail2ticket.store.queue import ProcessRequest
+    from mail2ticket.store.process_request import ProcessRequest
 
     key = stored_message(
         "helpdesk", "outlook_new_request_en.eml", 1, "error", error_code="internal", error_message="boom"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def _inboxes(count: int, start: int = 0) -> None:
     from mail2ticket.config import InboxConfig
-    from mail2ticket.store.models import InboxItem
+    from mail2ticket.store.inbox_items import InboxItem
 
     with InboxItem.batch_write() as batch:
         for n in range(start, start + count):

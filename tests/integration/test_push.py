@@ -329,7 +329,7 @@ def test_a_push_inbox_written_without_its_routes_fails_its_poll_until_saved_with
 ) -> None:
     from mail2ticket.config.validation import validate_inbox
     from mail2ticket.store.config import inbox_item, save_inbox
-    from mail2ticket.store.models import InboxItem
+    from mail2ticket.store.inbox_items import InboxItem
 
     # Given a push inbox item written as `aws dynamodb put-item` would, without routes
     values = {"protocol": "push", "recipients": [SUPPORT], "unknown_caller_behavior": "create_person"}

@@ -7,8 +7,9 @@ import pytest
 
 from infra.local.resources import load_template
 from mail2ticket.errors import PermanentError, RequestOverLimit
+from mail2ticket.store.inbox_items import InboxItem
 from mail2ticket.store.limits import check, item_size
-from mail2ticket.store.models import InboxItem, MessageLink, Replica, TicketItem
+from mail2ticket.store.models import MessageLink, Replica, TicketItem
 
 REPLICAS = Replica.Meta.table_name
 TICKETS = TicketItem.Meta.table_name

@@ -28,7 +28,8 @@ from mail2ticket.record import HELD, QUEUED, SETTLED, Final, StoredMail, record_
 from mail2ticket.store import events, routes
 from mail2ticket.store import raw as objects
 from mail2ticket.store.config import load_global_config
-from mail2ticket.store.models import UNROUTED, InboxItem, ReplicaStatus
+from mail2ticket.store.inbox_items import InboxItem
+from mail2ticket.store.models import UNROUTED, ReplicaStatus
 from mail2ticket.store.queue import QueueBatch
 
 # What an inbox id may be (config.models.InboxConfig): a folder under inbound/ that is none names no inbox.

@@ -20,7 +20,7 @@ from mail2ticket.poll import NotPolled, poll_deadline, poll_inbox, poll_requeste
 from mail2ticket.settings import get_settings
 from mail2ticket.store import poll_queue, receive
 from mail2ticket.store.config import load_global_config, load_inbox
-from mail2ticket.store.queue import ProcessRequest
+from mail2ticket.store.process_request import ProcessRequest
 from mail2ticket.store.replicas import acquire_lease
 
 # How many polls `mail2ticket poll` runs at once in its own process.

@@ -18,7 +18,7 @@ from mail2ticket.errors import ConfigurationError
 from mail2ticket.observability import logger
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
-from mail2ticket.store.models import InboxItem
+from mail2ticket.store.inbox_items import InboxItem
 from mail2ticket.store.routes import RouteItem, route_key, routes_of
 
 # Inbox ids cannot contain '#': keys that start with it (this one, the routes of push inboxes) never name an

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from mail2ticket.errors import Mail2TicketError
 from mail2ticket.settings import get_settings
 from mail2ticket.store.clients import client
-from mail2ticket.store.queue import ProcessRequest
+from mail2ticket.store.process_request import ProcessRequest
 
 # How long a listed message stays hidden while the listing goes on; it is made visible again at the end.
 _PEEK_SECONDS = 30

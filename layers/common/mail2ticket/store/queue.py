@@ -1,6 +1,6 @@
 """The process queue between the poller and the processor."""
 
-from pydantic import BaseModel, ConfigDict
+import json
 
 from mail2ticket.observability import logger
 from mail2ticket.settings import get_settings
@@ -10,21 +10,13 @@ from mail2ticket.store.clients import client
 BATCH_SIZE = 10
 
 
-class ProcessRequest(BaseModel):
-    """Body of a process-queue message, and of a direct `{"retry": {...}}` invocation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inbox_id: str
-    message_key: str
-
-
 class QueueSendFailed(Exception):
     """SQS refused some messages of a batch; their replicas stay `new`, so a later poll queues them again."""
 
 
 def _body(inbox_id: str, message_key: str) -> str:
-    return ProcessRequest(inbox_id=inbox_id, message_key=message_key).model_dump_json()
+    """What `ProcessRequest` reads (store/process_request.py)."""
+    return json.dumps({"inbox_id": inbox_id, "message_key": message_key}, separators=(",", ":"))
 
 
 def enqueue(inbox_id: str, message_key: str) -> None:
