@@ -73,9 +73,10 @@ def test_the_ticks_own_requests_do_not_grow_with_the_inboxes(aws: Any) -> None:
 
 def test_the_shards_split_every_inbox_once_however_it_was_written(aws: Any) -> None:
     from mail2ticket.settings import get_settings
+    from mail2ticket.store.routes import route_key
 
     # Given inboxes saved by the product, one written by put-item with its required attributes only, one
-    # disabled, and the global parameters item
+    # disabled, the global parameters item, and the routes of a push inbox's addresses
     _inboxes(57)
     dynamodb = boto3.client("dynamodb")
     table = get_settings().inboxes_table
@@ -93,6 +94,10 @@ def test_the_shards_split_every_inbox_once_however_it_was_written(aws: Any) -> N
         },
     )
     dynamodb.put_item(TableName=table, Item={"inbox_id": {"S": "#global"}})
+    for recipient in ("help@example.org", "example.net"):
+        dynamodb.put_item(
+            TableName=table, Item={"inbox_id": {"S": route_key(recipient)}, "owner": {"S": "by-hand"}}
+        )
 
     # When a tick runs and each shard's step handles its message
     runner.run_dispatcher(at(time.time() + 60))
