@@ -16,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import botocore.handlers
-from pynamodb.models import Model
 
 from mail2ticket.errors import RequestOverLimit
 from mail2ticket.store.bounds import PARTITION_KEY_BYTES, SORT_KEY_BYTES
@@ -57,7 +56,7 @@ class _Table:
 
 
 _tables: dict[str, _Table] = {}
-_models_seen: set[type[Model]] = set()
+_models_seen: set[type[Any]] = set()
 
 
 def check(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -140,9 +139,14 @@ def _table(name: str) -> _Table | None:
     return _tables.get(name)
 
 
-def _models() -> set[type[Model]]:
-    found: set[type[Model]] = set()
-    pending = list(Model.__subclasses__())
+def _models() -> set[type[Any]]:
+    """The pynamodb models defined so far. Not imported for this: a process that defined none (a console
+    command reading a table with the plain client) has no model to describe."""
+    models = sys.modules.get("pynamodb.models")
+    if models is None:
+        return set()
+    found: set[type[Any]] = set()
+    pending = list(models.Model.__subclasses__())
     while pending:
         model = pending.pop()
         if model not in found:
@@ -151,7 +155,7 @@ def _models() -> set[type[Model]]:
     return {m for m in found if getattr(getattr(m, "Meta", None), "table_name", None)}
 
 
-def _describe(model: type[Model]) -> None:
+def _describe(model: type[Any]) -> None:
     schema = model._get_schema()
     types = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
     table = _tables.setdefault(model.Meta.table_name, _Table())

@@ -1,29 +1,13 @@
 """The tickets with their log and attachment counts, read in one pass over the tickets table."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
-
 from mail2ticket.settings import get_settings
+from mail2ticket.store.clients import plain_client
 
-
-class _Listed(Model):
-    """Any item of a ticket's partition, reduced to what a listing shows."""
-
-    class Meta:
-        table_name = get_settings().tickets_table
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    ref = UnicodeAttribute(null=True)
-    title = UnicodeAttribute(null=True)
-    caller_email = UnicodeAttribute(null=True)
-    status = UnicodeAttribute(null=True)
-    inbox_id = UnicodeAttribute(null=True)
-    agent = UnicodeAttribute(null=True)
-    created_at = NumberAttribute(null=True)
-    filename = UnicodeAttribute(null=True)
+# What a listing shows of each item of a ticket's partition (the ticket, its log entries, its attachments).
+_NAMES = ("pk", "sk", "ref", "title", "caller_email", "status", "inbox_id", "agent", "created_at", "filename")
 
 
 @dataclass
@@ -48,37 +32,49 @@ def ticket_lines() -> list[TicketLine]:
     tickets: dict[str, TicketLine] = {}
     logs: dict[str, int] = {}
     files: dict[str, list[str]] = {}
-    wanted = _Listed.pk.startswith("ticket#") & (
-        (_Listed.sk == "ticket") | _Listed.sk.startswith("log#") | _Listed.sk.startswith("att#")
-    )
-    names = [
-        "pk",
-        "sk",
-        "ref",
-        "title",
-        "caller_email",
-        "status",
-        "inbox_id",
-        "agent",
-        "created_at",
-        "filename",
-    ]
-    for item in _Listed.scan(wanted, attributes_to_get=names):
-        if item.sk == "ticket":
-            tickets[item.pk] = TicketLine(
-                ref=item.ref or item.pk.removeprefix("ticket#"),
-                title=item.title or "",
-                caller=item.caller_email or "",
-                status=item.status or "",
-                inbox_id=item.inbox_id or "",
-                agent=item.agent,
-                created_at=int(item.created_at or 0),
+    for item in _scanned():
+        pk, sk = item["pk"], item["sk"]
+        if sk == "ticket":
+            tickets[pk] = TicketLine(
+                ref=item.get("ref") or pk.removeprefix("ticket#"),
+                title=item.get("title", ""),
+                caller=item.get("caller_email", ""),
+                status=item.get("status", ""),
+                inbox_id=item.get("inbox_id", ""),
+                agent=item.get("agent"),
+                created_at=int(item.get("created_at") or 0),
             )
-        elif item.sk.startswith("log#"):
-            logs[item.pk] = logs.get(item.pk, 0) + 1
+        elif sk.startswith("log#"):
+            logs[pk] = logs.get(pk, 0) + 1
         else:
-            files.setdefault(item.pk, []).append(item.filename or "")
+            files.setdefault(pk, []).append(item.get("filename", ""))
     for pk, line in tickets.items():
         line.log_entries = logs.get(pk, 0)
         line.attachments = sorted(files.get(pk, []))
     return sorted(tickets.values(), key=lambda t: (t.created_at, t.ref))
+
+
+def _scanned() -> Iterator[dict[str, str]]:
+    """The scan's items as plain texts (the numbers too), with the plain botocore client: no item model to
+    import for a command that only reads."""
+    names = {f"#{n}": n for n in _NAMES}
+    pages = (
+        plain_client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=get_settings().tickets_table,
+            ProjectionExpression=", ".join(names),
+            FilterExpression="begins_with(#pk, :ticket) AND "
+            "(#sk = :head OR begins_with(#sk, :log) OR begins_with(#sk, :att))",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":ticket": {"S": "ticket#"},
+                ":head": {"S": "ticket"},
+                ":log": {"S": "log#"},
+                ":att": {"S": "att#"},
+            },
+        )
+    )
+    for page in pages:
+        for item in page["Items"]:
+            yield {name: value.get("S", value.get("N", "")) for name, value in item.items()}
