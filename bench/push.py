@@ -206,7 +206,7 @@ def main() -> None:
         template = stack.template
         memory_mb = {
             f: _memory_size_mb(template, f"{f.capitalize()}Function")
-            for f in ("intake", "processor", "poller")
+            for f in ("intake", "processor", "poller", "dispatcher")
         }
         values = {"protocol": "push", "recipients": [RECIPIENT], "unknown_caller_behavior": "create_person"}
         save_inbox(InboxConfig.model_validate({"inbox_id": "helpdesk-push", **values}))
