@@ -96,9 +96,10 @@ validate: venv $(SAM_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=ses PushRuleSetName=active-rule-set
 	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=s3
 
-# sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's.
+# sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's. It runs the layer's and the
+# functions' Makefiles: as make's grandchildren they would each say which directory they enter and leave.
 build: $(SAM_VENV)/.installed
-	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
+	PATH="$(dir $(PYTHON)):$$PATH" MAKEFLAGS=--no-print-directory $(SAM) build
 
 test: lint validate build
 	$(PY) -m pytest

@@ -250,6 +250,22 @@ def test_each_function_logs_to_its_own_log_group_with_retention(template: dict[s
         assert [_resource_target(function, s["Resource"]) for s in log_statements] == ["own-logs"]
 
 
+def test_every_function_is_built_by_the_functions_makefile(template: dict[str, Any]) -> None:
+    # Given the functions' Makefile (sam build runs `make build-<logical id>` in a copy of its folder)
+    makefile = (ROOT / "functions" / "Makefile").read_text(encoding="utf-8")
+    functions = {k for k, v in _resources(template).items() if v["Type"] == "AWS::Serverless::Function"}
+
+    # Then each function is built by it (no pip build that looks for a requirements file), and it builds each
+    assert functions == set(FUNCTIONS)
+    for function in FUNCTIONS:
+        assert _resources(template)[function]["Metadata"] == {
+            "BuildMethod": "makefile",
+            "ContextPath": "functions",
+        }
+    targets = re.search(r"^FUNCTIONS = (.+)$", makefile, re.MULTILINE)
+    assert targets is not None and set(targets.group(1).split()) == functions
+
+
 # ------------------------------------------------------------------------------------- data and queue
 
 
