@@ -337,6 +337,27 @@ def test_the_processor_counts_attempts_as_the_queue_does(template: dict[str, Any
     assert processor["MAX_PROCESS_ATTEMPTS"] == redrive["maxReceiveCount"] == {"Ref": "ProcessAttempts"}
 
 
+def test_the_smtp_relay_is_a_deploy_parameter_whose_secret_the_processor_may_read(
+    template: dict[str, Any],
+) -> None:
+    # Given the processor's environment and the relay's parameters
+    processor = _resources(template)["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    parameters = template["Parameters"]
+
+    # Then each setting of the relay is a parameter, SES (an empty host) by default
+    assert processor["SMTP_HOST"] == {"Ref": "SmtpHost"} and parameters["SmtpHost"]["Default"] == ""
+    assert processor["SMTP_PORT"] == {"Ref": "SmtpPort"} and parameters["SmtpPort"]["Default"] == 587
+    assert processor["SMTP_SECRET_ARN"] == {"Ref": "SmtpSecretArn"}
+    # and the only relay secret accepted is one the processor's role may read (under mail2ticket/)
+    pattern = re.compile(parameters["SmtpSecretArn"]["AllowedPattern"])
+    reads = [s for s in _statements(_role_of(template, "ProcessorFunction")) if s["Sid"] == "ReadRelaySecret"]
+    assert reads and reads[0]["Resource"]["Fn::Sub"].endswith(":secret:mail2ticket/*")
+    assert pattern.match("") and pattern.match(
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mail2ticket/relay"
+    )
+    assert not pattern.match("arn:aws:secretsmanager:eu-west-1:123456789012:secret:relay-login")
+
+
 def test_tables_have_point_in_time_recovery_and_replicas_expire(template: dict[str, Any]) -> None:
     tables = {
         k: v["Properties"] for k, v in _resources(template).items() if v["Type"] == "AWS::DynamoDB::Table"
