@@ -488,3 +488,5 @@ def test_samconfig_has_dev_and_prod_with_known_parameters(template: dict[str, An
         overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
         assert overrides["Stage"] == env
         assert set(overrides) <= set(template["Parameters"])
+    # and deploys always name their environment: no `default` one for `sam deploy --guided` to have written
+    assert "deploy" not in config["default"]
