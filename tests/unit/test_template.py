@@ -488,5 +488,9 @@ def test_samconfig_has_dev_and_prod_with_known_parameters(template: dict[str, An
         overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
         assert overrides["Stage"] == env
         assert set(overrides) <= set(template["Parameters"])
+        # and a poller's reservation leaves room for every poll its event source may run at once
+        defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+        reserved = int(overrides.get("PollerReservedConcurrency", defaults["PollerReservedConcurrency"]))
+        assert reserved == 0 or reserved >= int(overrides.get("PollConcurrency", defaults["PollConcurrency"]))
     # and deploys always name their environment: no `default` one for `sam deploy --guided` to have written
     assert "deploy" not in config["default"]
