@@ -317,8 +317,7 @@ def _push_paths(recorder: AwsCallRecorder, now: datetime) -> None:
     with recorder.label("ProcessorFunction"):
         runner.drain_queue()
     request_delete("pushed", content_key(request_id.strip("<>"), ""), int(now.timestamp()))
-    with recorder.label("PollerFunction"):
-        runner.run_poller(now=now)
+    _tick(recorder, now)
     receive(request, [PUSHED])
     with recorder.label("IntakeFunction"):
         runner.run_intake()
