@@ -83,8 +83,9 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The template with push intake off (its default) and on: SES receiving into a rule set of its own, into an
-# existing one, and the S3 drop alone.
+# The SAM transform and cfn-lint on the template with push intake off (its default) and on (SES receiving).
+# cfn-lint with the other parameter sets (recipients, an existing rule set, the S3 drop alone) runs in
+# tests/unit/test_template_push.py: within `make test`, each runs once.
 PUSH_ON := .aws-sam/template-push-on.yaml
 
 validate: venv $(SAM_VENV)/.installed
@@ -92,13 +93,11 @@ validate: venv $(SAM_VENV)/.installed
 	mkdir -p .aws-sam && sed 's/^    Default: none$$/    Default: ses/' template.yaml > $(PUSH_ON)
 	grep -q 'Default: ses' $(PUSH_ON)
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION) --template $(PUSH_ON)
-	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=ses PushRecipients=support@example.com,example.org
-	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=ses PushRuleSetName=active-rule-set
-	$(VENV)/bin/cfn-lint template.yaml --parameters PushIntake=s3
 
-# sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's.
+# sam build needs the runtime's Python (3.12) on PATH: $(PYTHON) is pyenv's. It runs the layer's and the
+# functions' Makefiles: as make's grandchildren they would each say which directory they enter and leave.
 build: $(SAM_VENV)/.installed
-	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
+	PATH="$(dir $(PYTHON)):$$PATH" MAKEFLAGS=--no-print-directory $(SAM) build
 
 test: lint validate build
 	$(PY) -m pytest

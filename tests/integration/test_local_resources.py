@@ -143,6 +143,10 @@ def test_function_environment_resolves_to_created_resources(aws: boto3.Session) 
         "POWERTOOLS_SERVICE_NAME": "processor",
         "MAX_PROCESS_ATTEMPTS": "5",
         "PROCESSING_LEASE_SECONDS": "150",
+        # the template's defaults: replies through SES, no relay
+        "SMTP_HOST": "",
+        "SMTP_PORT": "587",
+        "SMTP_SECRET_ARN": "",
     }
     assert function_environment(template, refs, "PollerFunction")["POWERTOOLS_SERVICE_NAME"] == "poller"
     dispatcher = function_environment(template, refs, "DispatcherFunction")

@@ -250,6 +250,22 @@ def test_each_function_logs_to_its_own_log_group_with_retention(template: dict[s
         assert [_resource_target(function, s["Resource"]) for s in log_statements] == ["own-logs"]
 
 
+def test_every_function_is_built_by_the_functions_makefile(template: dict[str, Any]) -> None:
+    # Given the functions' Makefile (sam build runs `make build-<logical id>` in a copy of its folder)
+    makefile = (ROOT / "functions" / "Makefile").read_text(encoding="utf-8")
+    functions = {k for k, v in _resources(template).items() if v["Type"] == "AWS::Serverless::Function"}
+
+    # Then each function is built by it (no pip build that looks for a requirements file), and it builds each
+    assert functions == set(FUNCTIONS)
+    for function in FUNCTIONS:
+        assert _resources(template)[function]["Metadata"] == {
+            "BuildMethod": "makefile",
+            "ContextPath": "functions",
+        }
+    targets = re.search(r"^FUNCTIONS = (.+)$", makefile, re.MULTILINE)
+    assert targets is not None and set(targets.group(1).split()) == functions
+
+
 # ------------------------------------------------------------------------------------- data and queue
 
 
@@ -319,6 +335,27 @@ def test_the_processor_counts_attempts_as_the_queue_does(template: dict[str, Any
     processor = _resources(template)["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
     redrive = _resources(template)["ProcessQueue"]["Properties"]["RedrivePolicy"]
     assert processor["MAX_PROCESS_ATTEMPTS"] == redrive["maxReceiveCount"] == {"Ref": "ProcessAttempts"}
+
+
+def test_the_smtp_relay_is_a_deploy_parameter_whose_secret_the_processor_may_read(
+    template: dict[str, Any],
+) -> None:
+    # Given the processor's environment and the relay's parameters
+    processor = _resources(template)["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    parameters = template["Parameters"]
+
+    # Then each setting of the relay is a parameter, SES (an empty host) by default
+    assert processor["SMTP_HOST"] == {"Ref": "SmtpHost"} and parameters["SmtpHost"]["Default"] == ""
+    assert processor["SMTP_PORT"] == {"Ref": "SmtpPort"} and parameters["SmtpPort"]["Default"] == 587
+    assert processor["SMTP_SECRET_ARN"] == {"Ref": "SmtpSecretArn"}
+    # and the only relay secret accepted is one the processor's role may read (under mail2ticket/)
+    pattern = re.compile(parameters["SmtpSecretArn"]["AllowedPattern"])
+    reads = [s for s in _statements(_role_of(template, "ProcessorFunction")) if s["Sid"] == "ReadRelaySecret"]
+    assert reads and reads[0]["Resource"]["Fn::Sub"].endswith(":secret:mail2ticket/*")
+    assert pattern.match("") and pattern.match(
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mail2ticket/relay"
+    )
+    assert not pattern.match("arn:aws:secretsmanager:eu-west-1:123456789012:secret:relay-login")
 
 
 def test_tables_have_point_in_time_recovery_and_replicas_expire(template: dict[str, Any]) -> None:
@@ -451,3 +488,9 @@ def test_samconfig_has_dev_and_prod_with_known_parameters(template: dict[str, An
         overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
         assert overrides["Stage"] == env
         assert set(overrides) <= set(template["Parameters"])
+        # and a poller's reservation leaves room for every poll its event source may run at once
+        defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+        reserved = int(overrides.get("PollerReservedConcurrency", defaults["PollerReservedConcurrency"]))
+        assert reserved == 0 or reserved >= int(overrides.get("PollConcurrency", defaults["PollConcurrency"]))
+    # and deploys always name their environment: no `default` one for `sam deploy --guided` to have written
+    assert "deploy" not in config["default"]

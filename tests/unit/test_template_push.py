@@ -21,6 +21,7 @@ INTAKE = {
     "IntakeErrorsAlarm",
     "IntakeDeadLetterQueueAlarm",
     "MailUnroutedAlarm",
+    "IntakeMailSkippedAlarm",
 }
 SES = {"PushReceiptRule"}
 
@@ -129,6 +130,10 @@ def test_intake_queue_outlasts_the_intake_and_ends_in_a_watched_dead_letter_queu
     assert "MailUnrouted" in ALARMED_METRICS and unrouted["MetricName"] == "MailUnrouted"
     env = resources["IntakeFunction"]["Properties"]["Environment"]["Variables"]
     assert unrouted["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    # and a pushed mail recorded only as a skip record (counted under the intake's service) raises an alarm
+    skipped = resources["IntakeMailSkippedAlarm"]["Properties"]
+    assert "MailSkipped" in ALARMED_METRICS and skipped["MetricName"] == "MailSkipped"
+    assert skipped["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
 
 
 @pytest.mark.parametrize(
