@@ -427,20 +427,40 @@ class GraphServer:
 
     # ------------------------------------------------------------------ the API, called by the handler
 
-    def token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """The v2.0 token endpoint, client credentials flow, with Entra ID's error shapes."""
+    def token(
+        self, tenant: str, form: dict[str, str], raw_path: str = ""
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The v2.0 token endpoint, client credentials flow, with Entra ID's error shapes; a fault set with
+        `fail` on its path answers as Entra ID throttles a client (`temporarily_unavailable`, AADSTS90055),
+        with its status and Retry-After."""
+        with self._lock:
+            self.requests.append(f"POST {raw_path}")
+            fault = next((f for f in self.faults if f.match in f"POST {raw_path}" and f.times > 0), None)
+            if fault is not None:
+                fault.times -= 1
+        if fault is not None:
+            status, answer = self._token_refusal(
+                fault.status, "temporarily_unavailable", 90055, "There are too many incoming requests."
+            )
+            return status, answer, {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        status, answer = self._token(tenant, form)
+        return status, answer, {}
 
-        def refuse(status: int, error: str, code: int, description: str) -> tuple[int, dict[str, Any]]:
-            return status, {
-                "error": error,
-                "error_description": f"AADSTS{code}: {description} Trace ID: {uuid.uuid4()} "
-                f"Correlation ID: {uuid.uuid4()} Timestamp: {_now()}",
-                "error_codes": [code],
-                "timestamp": _now(),
-                "trace_id": str(uuid.uuid4()),
-                "correlation_id": str(uuid.uuid4()),
-            }
+    @staticmethod
+    def _token_refusal(status: int, error: str, code: int, description: str) -> tuple[int, dict[str, Any]]:
+        return status, {
+            "error": error,
+            "error_description": f"AADSTS{code}: {description} Trace ID: {uuid.uuid4()} "
+            f"Correlation ID: {uuid.uuid4()} Timestamp: {_now()}",
+            "error_codes": [code],
+            "timestamp": _now(),
+            "trace_id": str(uuid.uuid4()),
+            "correlation_id": str(uuid.uuid4()),
+        }
 
+    def _token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+
+        refuse = self._token_refusal
         if tenant != self.tenant:
             return refuse(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
         if form.get("grant_type") != "client_credentials":
@@ -879,8 +899,8 @@ def _handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
             url = urllib.parse.urlsplit(self.path)
             if url.path.endswith("/oauth2/v2.0/token"):
                 form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
-                status, answer = server.token(url.path.strip("/").split("/")[0], form)
-                self._json(status, answer)
+                status, answer, extra = server.token(url.path.strip("/").split("/")[0], form, self.path)
+                self._json(status, answer, extra)
                 return
             self._api("POST", body)
 

@@ -361,6 +361,39 @@ def test_throttling_beyond_the_polls_budget_holds_the_inbox_for_graphs_retry_aft
     assert ticket_titles() == ["First", "Second"]
 
 
+@pytest.mark.parametrize(("status", "retry_after"), [(429, "3600"), (503, "1800")])
+def test_a_token_endpoint_that_throttles_holds_the_inbox_for_its_retry_after(
+    graph_account: GraphAccount, status: int, retry_after: str
+) -> None:
+    from mail2ticket.mailbox import oauth
+
+    # Given an inbox with a mail, and Entra ID's token endpoint throttling its next request
+    save(graph_account.inbox("slowed"))
+    graph_account.append(mail("Behind a throttled token"))
+    server = graph_account.server
+    server.fail(f"/{server.tenant}/oauth2/v2.0/token", status, "throttled", retry_after=retry_after)
+    start = int(time.time()) + 60
+
+    # When a poll runs, it says the endpoint asks to slow down, naming neither secret nor token
+    first = by_inbox(runner.run_poller(now=at(start)))["slowed"]
+    assert first["error"].startswith("throttled") and "token endpoint asks to slow down" in first["error"]
+    assert f"({status}) (retry after {retry_after} s)" in first["error"]
+    assert graph_account.client_secret not in first["error"] and first["received"] == 0
+
+    # Then the inbox waits what the endpoint asked for, not only its back-off
+    assert (first["failures"], first["held_until"]) == (1, start + int(retry_after))
+    assert runner.run_poller(now=at(start + 120))["polled"] == []
+
+    # When that time has passed (msal, which answers a throttled request from its own cache until then, counts
+    # it in real time: a new execution environment stands for it) and the endpoint answers again, the mail is
+    # read, once
+    oauth.clear_cache()
+    second = by_inbox(runner.run_poller(now=at(start + int(retry_after))))["slowed"]
+    assert (second["error"], second["received"], second["failures"]) == (None, 1, 0)
+    runner.drain_queue()
+    assert ticket_titles() == ["Behind a throttled token"]
+
+
 def test_a_token_is_reused_while_valid_and_renewed_once_when_refused(graph_account: GraphAccount) -> None:
     # Given an inbox polled once
     save(graph_account.inbox("m365"))

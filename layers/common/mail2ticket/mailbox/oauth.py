@@ -34,7 +34,15 @@ class _Token:
 
 
 _tokens: dict[tuple[str, ...], _Token] = {}
-_apps: dict[tuple[str, ...], "msal.ConfidentialClientApplication"] = {}
+_apps: dict[tuple[str, ...], "_MicrosoftApp"] = {}
+
+
+@dataclass(frozen=True)
+class _MicrosoftApp:
+    """An msal application, and the HTTP session it sends its token requests through."""
+
+    app: "msal.ConfidentialClientApplication"
+    http: Any
 
 
 def access_token(inbox: InboxConfig, secret: str) -> str:
@@ -96,7 +104,7 @@ def _client_credential(credentials: dict[str, str]) -> str | dict[str, str]:
     return credentials["client_secret"]
 
 
-def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.ConfidentialClientApplication":
+def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> _MicrosoftApp:
     """One msal application per authority, client and credential, kept with its token cache."""
     if not inbox.oauth_client_id or not (inbox.oauth_tenant_id or inbox.oauth_authority):
         raise OAuthTokenError("oauth_client_id and oauth_tenant_id are required for Microsoft")
@@ -104,12 +112,13 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
     fingerprint = hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest()
     timeout = (inbox.connect_timeout_seconds, inbox.operation_timeout_seconds)
     app_key = (authority, inbox.oauth_client_id, fingerprint, str(inbox.verify_certificate), str(timeout))
-    app = _apps.get(app_key)
-    if app is None:
+    found = _apps.get(app_key)
+    if found is None:
         # Imported here: only Microsoft inboxes need it, and it costs every poller cold start ~0.1 s.
         import msal
 
         custom = bool(inbox.oauth_authority)
+        http = _token_http(inbox.verify_certificate, timeout)
         try:
             app = msal.ConfidentialClientApplication(
                 inbox.oauth_client_id,
@@ -118,9 +127,7 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
                 # A custom authority (sovereign cloud, test endpoint) is not in Microsoft's instance list.
                 validate_authority=not custom,
                 instance_discovery=not custom,
-                verify=inbox.verify_certificate,
-                # requests' (connect, read): the inbox's connect and operation timeouts.
-                timeout=timeout,
+                http_client=http,
             )
         except OAuthTokenError:
             raise
@@ -129,21 +136,62 @@ def _microsoft_app(inbox: InboxConfig, credentials: dict[str, str]) -> "msal.Con
             raise OAuthTokenError(f"the certificate credential cannot be used: {exc}") from None
         except Exception as exc:
             raise OAuthTokenError(f"cannot reach the authority {authority}: {type(exc).__name__}") from None
-        _apps[app_key] = app
-    return app
+        found = _apps[app_key] = _MicrosoftApp(app, http)
+    return found
 
 
-def _acquire(app: "msal.ConfidentialClientApplication", scope: str) -> dict[str, Any]:
+def _token_http(verify: bool, timeout: tuple[int, int]) -> Any:
+    """requests' session as msal makes its own (certificate check, the inbox's (connect, read) timeouts, one
+    retry of a failed connection), which also keeps the last throttling answer of the token endpoint: msal
+    hands a 429's body back as an error result, without its status or Retry-After, and a 5xx as a bare
+    HTTPError."""
+    import requests
+
+    class TokenHttp(requests.Session):
+        # The last answer asking to slow down (429, or a 5xx naming a Retry-After): status and wait.
+        slow_down: tuple[int, float | None] | None = None
+
+        def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", timeout)
+            response = super().request(method, url, *args, **kwargs)
+            status, retry_after = response.status_code, response.headers.get("Retry-After")
+            if status == 429 or (status >= 500 and retry_after):
+                self.slow_down = (status, retry_after_seconds(retry_after))
+            else:
+                self.slow_down = None
+            return response
+
+    session = TokenHttp()
+    session.verify = verify
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _acquire(microsoft: _MicrosoftApp, scope: str) -> dict[str, Any]:
+    """A token from msal's cache or the token endpoint. A refusal of the endpoint's throttling raises
+    ServerThrottled with its Retry-After: msal answers a 429 from its own cache until then, without a
+    request, so the session's last answer asking to slow down is still the one that counts."""
     try:
-        result: dict[str, Any] = app.acquire_token_for_client(scopes=[scope]) or {}
+        result: dict[str, Any] = microsoft.app.acquire_token_for_client(scopes=[scope]) or {}
     except ValueError as exc:
         raise OAuthTokenError(f"the certificate credential cannot be used: {exc}") from None
     except Exception as exc:
+        if microsoft.http.slow_down is not None:
+            raise _throttled(microsoft.http.slow_down) from None
         raise OAuthTokenError(f"cannot reach the token endpoint: {type(exc).__name__}") from None
     if "access_token" not in result:
+        if microsoft.http.slow_down is not None:
+            raise _throttled(microsoft.http.slow_down)
         reason = result.get("error_description") or result.get("error") or "no access_token in the answer"
         raise OAuthTokenError(f"Microsoft refused the token request: {str(reason).splitlines()[0]}")
     return result
+
+
+def _throttled(slow_down: tuple[int, float | None]) -> ServerThrottled:
+    status, wait = slow_down
+    return ServerThrottled(f"the Microsoft token endpoint asks to slow down ({status})", wait)
 
 
 def _microsoft_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
@@ -154,11 +202,12 @@ def _microsoft_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
 def app_token(inbox: InboxConfig, secret: str, *, renew: bool = False) -> str:
     """An app-only token for Microsoft Graph from msal's cache, which renews it before it expires; `renew`
     drops the cached one first (the API refused it)."""
-    app = _microsoft_app(inbox, _credentials(secret))
+    microsoft = _microsoft_app(inbox, _credentials(secret))
     if renew:
-        for entry in list(app.token_cache.search(app.token_cache.CredentialType.ACCESS_TOKEN)):
-            app.token_cache.remove_at(entry)
-    return str(_acquire(app, inbox.effective_oauth_scope)["access_token"])
+        cache = microsoft.app.token_cache
+        for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
+            cache.remove_at(entry)
+    return str(_acquire(microsoft, inbox.effective_oauth_scope)["access_token"])
 
 
 def _google_token(inbox: InboxConfig, credentials: dict[str, str]) -> _Token:
