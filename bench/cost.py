@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,13 @@ class ByteCounter:
 # ------------------------------------------------------------------------------------- run
 
 
-def _memory_size_mb(template: dict[str, Any], function: str) -> int:
-    own = template["Resources"][function]["Properties"].get("MemorySize")
-    return int(own or template["Globals"]["Function"]["MemorySize"])
+def memory_sizes_mb(template: dict[str, Any], functions: Iterable[str]) -> dict[str, int]:
+    """Each function's memory size in the template (`poller`: PollerFunction's, else the global one)."""
+    sizes = {}
+    for function in functions:
+        own = template["Resources"][f"{function.capitalize()}Function"]["Properties"].get("MemorySize")
+        sizes[function] = int(own or template["Globals"]["Function"]["MemorySize"])
+    return sizes
 
 
 def _append(port: int, login: str, password: str, mails: list[bytes]) -> None:
@@ -538,10 +543,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         layer = _layer(Path(tmp))
-        functions = {
-            f: _memory_size_mb(template, f"{f.capitalize()}Function")
-            for f in ("dispatcher", "poller", "processor", "cleaner", "intake")
-        }
+        functions = memory_sizes_mb(template, ("dispatcher", "poller", "processor", "cleaner", "intake"))
         uncompiled = {f: _import_seconds(f, layer, mb) for f, mb in functions.items()}
         _compile(layer)
         imports = {f: (_import_seconds(f, layer, mb), uncompiled[f]) for f, mb in functions.items()}
@@ -612,7 +614,7 @@ def _report(
     for (label, service, operation), count in sorted(by_label.items()):
         print(f"  {label:16} {service:15} {operation:26} {count / n:7.3f}")
 
-    memory_mb = {f: _memory_size_mb(template, f"{f.capitalize()}Function") for f in run.durations}
+    memory_mb = memory_sizes_mb(template, run.durations)
     costs = request_costs(calls, capacity, run.durations, memory_mb, sink.bytes)
     puts = [c for c in calls if c.operation == "PutObject"]
     stored = {c.params["Key"]: _body_length(c.params.get("Body")) for c in puts}

@@ -35,7 +35,7 @@ from bench.cost import (
     ByteCounter,
     Capacity,
     Run,
-    _memory_size_mb,
+    memory_sizes_mb,
     poll_mails,
     polled_inbox,
     request_costs,
@@ -204,10 +204,6 @@ def main() -> None:
         from mail2ticket.store.replicas import replicas
 
         template = stack.template
-        memory_mb = {
-            f: _memory_size_mb(template, f"{f.capitalize()}Function")
-            for f in ("intake", "processor", "poller", "dispatcher")
-        }
         values = {"protocol": "push", "recipients": [RECIPIENT], "unknown_caller_behavior": "create_person"}
         save_inbox(InboxConfig.model_validate({"inbox_id": "helpdesk-push", **values}))
         mails = mail_mix(MAILS)
@@ -241,6 +237,7 @@ def main() -> None:
         recorder.stop()
         handler.stream = sys.stdout  # type: ignore[attr-defined]
         poll_calls = [c for c in recorder.calls if c.label != "unlabelled"]
+        memory_mb = memory_sizes_mb(template, {*push.durations, *polled.durations})
         # (DynamoDB's units are read from the items the runs left, while the stack is up)
         push_costs = request_costs(
             push_calls, _capacity(push_calls), push.durations, memory_mb, push_sink.bytes
