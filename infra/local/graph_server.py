@@ -169,6 +169,10 @@ class Fault:
     times: int = 1
     cut_after: int | None = None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+
 
 @dataclass
 class _DeltaState:
@@ -427,22 +431,27 @@ class GraphServer:
 
     # ------------------------------------------------------------------ the API, called by the handler
 
+    def _take_fault(self, method: str, raw_path: str) -> Fault | None:
+        """Note a request, and take the fault set for it, if any (each fault answers `times` requests)."""
+        with self._lock:
+            self.requests.append(f"{method} {raw_path}")
+            fault = next((f for f in self.faults if f.match in f"{method} {raw_path}" and f.times > 0), None)
+            if fault is not None:
+                fault.times -= 1
+            return fault
+
     def token(
         self, tenant: str, form: dict[str, str], raw_path: str = ""
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """The v2.0 token endpoint, client credentials flow, with Entra ID's error shapes; a fault set with
         `fail` on its path answers as Entra ID throttles a client (`temporarily_unavailable`, AADSTS90055),
         with its status and Retry-After."""
-        with self._lock:
-            self.requests.append(f"POST {raw_path}")
-            fault = next((f for f in self.faults if f.match in f"POST {raw_path}" and f.times > 0), None)
-            if fault is not None:
-                fault.times -= 1
+        fault = self._take_fault("POST", raw_path)
         if fault is not None:
             status, answer = self._token_refusal(
                 fault.status, "temporarily_unavailable", 90055, "There are too many incoming requests."
             )
-            return status, answer, {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            return status, answer, fault.headers
         status, answer = self._token(tenant, form)
         return status, answer, {}
 
@@ -549,13 +558,9 @@ class GraphServer:
     ) -> tuple[int, Any, dict[str, str]]:
         """One Graph API request: (status, JSON body or raw bytes, headers)."""
         with self._lock:
-            self.requests.append(f"{method} {raw_path}")
-            fault = next((f for f in self.faults if f.match in f"{method} {raw_path}" and f.times > 0), None)
-            if fault is not None:
-                fault.times -= 1
-                if fault.cut_after is None:
-                    extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                    raise GraphError(fault.status, fault.code, fault.message, extra)
+            fault = self._take_fault(method, raw_path)
+            if fault is not None and fault.cut_after is None:
+                raise GraphError(fault.status, fault.code, fault.message, fault.headers)
             app = self._authenticate(headers.get("authorization", ""))
             immutable = 'idtype="immutableid"' in headers.get("prefer", "").lower()
             url = urllib.parse.urlsplit(raw_path)
